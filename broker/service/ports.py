@@ -61,3 +61,33 @@ class RootOnlyAuthorizer:
             f"User: {who} is not authorized to perform: {action} on resource: {resource} "
             "because no identity-based policy allows the {action} action".replace("{action}", action)
         )
+
+
+# --- Store ports -----------------------------------------------------------------------------------
+# Each repository protocol lives beside the service code that uses it (``service/iam/ports.py``,
+# ``service/providers_ports.py`` …); a unit of work exposes one attribute per repository.
+
+
+class UnitOfWork(Protocol):
+    """One store transaction. Repositories hang off it as attributes (``tx.iam``, ``tx.audit`` …).
+
+    Committed by :meth:`Store.transaction` when the block exits normally, rolled back otherwise.
+    """
+
+    @property
+    def iam(self) -> Any: ...
+
+    @property
+    def providers(self) -> Any: ...
+
+    @property
+    def security(self) -> Any: ...
+
+    @property
+    def audit(self) -> Any: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> Any:
+        """A context manager yielding a :class:`UnitOfWork`."""
+        ...

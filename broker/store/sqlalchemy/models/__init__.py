@@ -1,0 +1,5 @@
+"""SQLAlchemy models. Import every model module here so ``Base.metadata`` is complete."""
+
+from broker.store.sqlalchemy.models.base import Base
+
+__all__ = ["Base"]

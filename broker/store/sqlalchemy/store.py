@@ -1,0 +1,71 @@
+"""The SQLAlchemy store: a session per transaction, repositories hung off a unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from broker.store.sqlalchemy.repositories.audit import AuditRepository
+    from broker.store.sqlalchemy.repositories.iam import IamRepository
+    from broker.store.sqlalchemy.repositories.providers import ProviderRepository
+    from broker.store.sqlalchemy.repositories.security import SecurityRepository
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+
+class SqlUnitOfWork:
+    """One transaction; each repository shares its session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @cached_property
+    def iam(self) -> IamRepository:
+        from broker.store.sqlalchemy.repositories.iam import IamRepository
+
+        return IamRepository(self.session)
+
+    @cached_property
+    def providers(self) -> ProviderRepository:
+        from broker.store.sqlalchemy.repositories.providers import ProviderRepository
+
+        return ProviderRepository(self.session)
+
+    @cached_property
+    def security(self) -> SecurityRepository:
+        from broker.store.sqlalchemy.repositories.security import SecurityRepository
+
+        return SecurityRepository(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        from broker.store.sqlalchemy.repositories.audit import AuditRepository
+
+        return AuditRepository(self.session)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlUnitOfWork]:
+        session = self._sessions()
+        try:
+            yield SqlUnitOfWork(session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
