@@ -1,0 +1,80 @@
+"""Audit repository: append CloudTrail-shaped events (built by ``broker.service.audit``) and query them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.store.sqlalchemy.models.audit import AuditEventRow
+
+__all__ = ["AuditRepository"]
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("audit eventTime must be timezone-aware")
+        return value
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise ValueError("audit eventTime must carry a UTC offset")
+        return parsed
+    raise ValueError("audit event has no eventTime")
+
+
+class AuditRepository:
+    """Audit events of one transaction. Events are append-only: there is no update or delete."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Append ``event`` (already redacted). Required members: eventID, eventTime, eventSource,
+        eventName, requestID."""
+        identity = event.get("userIdentity") or {}
+        row = AuditEventRow(
+            event_id=str(event["eventID"]),
+            event_time=_parse_time(event["eventTime"]),
+            event_source=str(event["eventSource"]),
+            event_name=str(event["eventName"]),
+            principal_arn=identity.get("arn"),
+            request_id=str(event["requestID"]),
+            error_code=event.get("errorCode"),
+            event=event,
+        )
+        self.session.add(row)
+        self.session.flush()
+
+    def list(
+        self,
+        *,
+        event_name: str | None = None,
+        event_source: str | None = None,
+        principal_arn: str | None = None,
+        request_id: str | None = None,
+        errors_only: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Events oldest first, filtered; ``since`` inclusive, ``until`` exclusive."""
+        stmt = select(AuditEventRow.event).order_by(AuditEventRow.event_time, AuditEventRow.id).limit(limit)
+        if event_name is not None:
+            stmt = stmt.where(AuditEventRow.event_name == event_name)
+        if event_source is not None:
+            stmt = stmt.where(AuditEventRow.event_source == event_source)
+        if principal_arn is not None:
+            stmt = stmt.where(AuditEventRow.principal_arn == principal_arn)
+        if request_id is not None:
+            stmt = stmt.where(AuditEventRow.request_id == request_id)
+        if errors_only:
+            stmt = stmt.where(AuditEventRow.error_code.is_not(None))
+        if since is not None:
+            stmt = stmt.where(AuditEventRow.event_time >= since)
+        if until is not None:
+            stmt = stmt.where(AuditEventRow.event_time < until)
+        return [dict(e) for e in self.session.scalars(stmt)]
