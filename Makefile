@@ -1,0 +1,44 @@
+# broker: two commands on a fresh clone — `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export BROKER_HOME ?= $(CURDIR)/.broker
+
+.PHONY: run test install install-test lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## Serve on 127.0.0.1:8000 with the embedded SQLite store in $(BROKER_HOME).
+run: install
+	$(BIN)/broker serve --host $(HOST) --port $(PORT)
+
+## Install the test dependencies and run the whole suite (SQLite and PostgreSQL).
+test: install-test
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/lint-imports
+
+lint: install-test
+	$(BIN)/ruff check broker tests
+	$(BIN)/mypy broker
+
+bench: install-test
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/policy_eval.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,232 @@
+"""The FastAPI application: one ``create_app`` wires every part; no module-level singletons.
+
+Routes are thin (STYLE.md habit 10): decode the protocol, call one service function, render.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from broker.api.errors import render_error
+from broker.api.query.decode import decode_input
+from broker.api.query.encode import encode_output
+from broker.api.query.form import parse_form
+from broker.api.query.model import Operation, lookup
+from broker.arn import ArnFactory
+from broker.bootstrap import load_master_key, open_store
+from broker.clock import Clock, SystemClock
+from broker.config import Settings
+from broker.credentials.envelope import Envelope
+from broker.credentials.sigv4 import SignedRequest
+from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
+from broker.ids import Entropy, SystemEntropy, request_id
+from broker.principal import CallContext, Principal
+from broker.service.audit import build_event
+from broker.service.authn import Authenticator
+from broker.service.dispatch import Dispatcher
+from broker.service.operations import all_operations
+from broker.service.ports import Authorizer, RootOnlyAuthorizer, Store
+
+__all__ = ["Broker", "create_app"]
+
+_log = logging.getLogger("broker.api")
+
+
+@dataclass
+class Broker:
+    """Everything one running broker holds; reachable as ``app.state.broker``."""
+
+    settings: Settings
+    clock: Clock
+    entropy: Entropy
+    store: Store
+    arns: ArnFactory
+    envelope: Envelope
+    authenticator: Authenticator
+    dispatcher: Dispatcher
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+
+
+def build_broker(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    entropy: Entropy | None = None,
+    authorizer: Authorizer | None = None,
+) -> Broker:
+    clock = clock or SystemClock()
+    entropy = entropy or SystemEntropy()
+    store = store or open_store(settings)
+    arns = ArnFactory(account=settings.account_id, partition=settings.partition)
+    envelope = Envelope(load_master_key(settings, entropy), entropy)
+    registry = CollectorRegistry()
+    return Broker(
+        settings=settings,
+        clock=clock,
+        entropy=entropy,
+        store=store,
+        arns=arns,
+        envelope=envelope,
+        authenticator=Authenticator(store=store, envelope=envelope, arns=arns, skew_seconds=settings.sigv4_skew_seconds),
+        dispatcher=Dispatcher(
+            store=store,
+            operations=all_operations(),
+            authorizer=authorizer or RootOnlyAuthorizer(),
+            arns=arns,
+            entropy=entropy,
+            envelope=envelope,
+            audit=build_event,
+        ),
+        registry=registry,
+        requests=Counter(
+            "broker_requests", "API requests by action and result code", ["action", "code"], registry=registry
+        ),
+        latency=Histogram("broker_request_seconds", "API request latency", ["service"], registry=registry),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    entropy: Entropy | None = None,
+    authorizer: Authorizer | None = None,
+) -> FastAPI:
+    broker = build_broker(settings, clock=clock, store=store, entropy=entropy, authorizer=authorizer)
+    app = FastAPI(title="broker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.broker = broker
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            with broker.store.transaction() as tx:
+                tx.iam.counts()
+        except Exception as exc:  # the store is down: not ready, and say which part
+            return JSONResponse({"status": "unavailable", "store": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "store": "ok"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(broker.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.api_route("/", methods=["GET", "POST"])
+    async def query_api(request: Request) -> Response:
+        return await _query(broker, request)
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestEntityTooLarge(f"Request body must be at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge(f"Request body must be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signed_request(request: Request, body: bytes) -> SignedRequest:
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return SignedRequest.build(
+        method=request.method,
+        path=raw_path.decode("latin-1"),
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
+
+
+async def _query(broker: Broker, request: Request) -> Response:
+    started = time.perf_counter()
+    rid = request_id(broker.entropy)
+    now = broker.clock.now()
+    call = CallContext(
+        request_id=rid,
+        now=now,
+        source_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+        secure_transport=request.url.scheme == "https",
+    )
+    op: Operation | None = None
+    params: dict[str, Any] = {}
+    dispatched = False  # once the dispatcher runs, it audits its own refusals
+    try:
+        body = await _read_body(request, broker.settings.max_body_bytes)
+        form = parse_form(
+            body, request.scope.get("query_string", b"").decode("latin-1"), request.headers.get("content-type"),
+            max_bytes=broker.settings.max_body_bytes,
+        )
+        op = lookup(form.get("Action"), form.get("Version"))
+        principal: Principal | None = None
+        region = "us-east-1"
+        if not op.unsigned:
+            signed = _signed_request(request, body)
+            auth = broker.authenticator.parse(signed)
+            region = auth.region
+            principal = await run_in_threadpool(
+                broker.authenticator.authenticate, signed, auth, service=op.service, now=now
+            )
+        call = CallContext(
+            request_id=rid, now=now, principal=principal, source_ip=call.source_ip, user_agent=call.user_agent,
+            secure_transport=call.secure_transport, region=region,
+        )
+        params = decode_input(op, form)
+        if not broker.dispatcher.supports(op.name):
+            raise _unsupported(op)
+        dispatched = True
+        result = await run_in_threadpool(broker.dispatcher.run, call, op.service, op.name, params)
+        dispatched = False
+        payload = encode_output(op, result, rid)
+        broker.requests.labels(op.name, "OK").inc()
+        return Response(payload, media_type="text/xml", headers={"x-amzn-RequestId": rid})
+    except BrokerError as error:
+        return _refuse(broker, call, op, params, error, audited=dispatched)
+    except Exception as exc:
+        _log.exception("request %s failed", rid)
+        failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
+        return _refuse(broker, call, op, params, failure, audited=dispatched)
+    finally:
+        broker.latency.labels(op.service if op else "unknown").observe(time.perf_counter() - started)
+
+
+def _unsupported(op: Operation) -> BrokerError:
+    from broker.errors import InvalidAction
+
+    return InvalidAction(f"Could not find operation {op.name} for version {op.version}: broker does not implement it")
+
+
+def _refuse(
+    broker: Broker, call: CallContext, op: Operation | None, params: dict[str, Any], error: BrokerError, *, audited: bool
+) -> Response:
+    # The dispatcher already audited errors raised inside an operation; everything refused before
+    # (authentication, decoding, validation) is audited here, so every request leaves one event.
+    if not audited:
+        action = op.name if op else "Unknown"
+        service = op.service if op else "sts"
+        broker.dispatcher.record_refusal(call, service, action, params, error)
+    broker.requests.labels(op.name if op else "Unknown", error.code).inc()
+    status, body = render_error(error, call.request_id, service=op.service if op else "sts")
+    return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": call.request_id})

@@ -1,0 +1,140 @@
+"""The ``broker`` command (``python -m broker`` is the same program)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from broker.config import Settings
+
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings(**overrides)
+
+
+def _init(settings, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+    """Create the home folder and store, apply migrations, seed root; print generated root keys once."""
+    from broker.bootstrap import ensure_home, load_master_key, open_store, seed_root
+    from broker.clock import SystemClock
+    from broker.credentials.envelope import Envelope
+
+    if settings.database_url is None:
+        ensure_home(settings)
+    store = open_store(settings)
+    try:
+        envelope = Envelope(load_master_key(settings))
+        generated = seed_root(settings, store, envelope, SystemClock().now())
+    finally:
+        store.dispose()
+    if generated is not None:
+        print("Root credentials (shown once; store them now):", file=out)
+        print(f"  export AWS_ACCESS_KEY_ID={generated.access_key_id}", file=out)
+        print(f"  export AWS_SECRET_ACCESS_KEY={generated.secret_access_key}", file=out)
+
+
+def _ready_line(settings) -> str:  # type: ignore[no-untyped-def]
+    url = settings.effective_public_url
+    return f"AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url {url} iam list-roles"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    _init(_settings(args))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from broker.api.app import create_app
+
+    settings = _settings(args)
+    _init(settings)
+    app = create_app(settings)
+    print(f"broker serving on http://{settings.host}:{settings.port} (store: {_store_label(settings)})", flush=True)
+    print("Try it with the root credentials exported:", flush=True)
+    print(f"  {_ready_line(settings)}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _store_label(settings) -> str:  # type: ignore[no-untyped-def]
+    return "PostgreSQL" if settings.database_url and "postgres" in settings.database_url else "SQLite"
+
+
+def cmd_policy_lint(args: argparse.Namespace) -> int:
+    from broker.policy import lint
+
+    text = Path(args.file).read_text(encoding="utf-8")
+    findings = lint(text, args.kind)
+    worst = 0
+    for f in findings:
+        print(json.dumps({"severity": f.severity, "code": f.code, "pointer": f.pointer, "message": f.message}))
+        worst = max(worst, {"error": 2, "warning": 1}.get(str(f.severity).lower(), 0))
+    if not findings:
+        print("no findings")
+    return worst
+
+
+def cmd_policy_validate(args: argparse.Namespace) -> int:
+    from broker.policy import validate
+
+    problems = validate(Path(args.file).read_text(encoding="utf-8"), args.kind)
+    for p in problems:
+        print(json.dumps({"pointer": p.pointer, "message": p.message}))
+    if not problems:
+        print("valid")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description="Self-hosted federated identity broker")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve every API on one port")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="initialise the store and seed root credentials")
+    p.set_defaults(func=cmd_init)
+
+    policy = sub.add_parser("policy", help="work with policy documents").add_subparsers(dest="policy_cmd", required=True)
+    for name, func, helptext in (
+        ("lint", cmd_policy_lint, "Access-Analyzer-style findings for a policy document"),
+        ("validate", cmd_policy_validate, "validate a policy document as IAM would"),
+    ):
+        p = policy.add_parser(name, help=helptext)
+        p.add_argument("file")
+        p.add_argument("--kind", default="identity", choices=["identity", "trust", "resource", "session", "boundary"])
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Exception as exc:  # a clean message for operators, not a traceback
+        from pydantic import ValidationError as SettingsError
+
+        from broker.bootstrap import BootstrapError
+
+        if isinstance(exc, (BootstrapError, SettingsError)):
+            print(f"broker: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
