@@ -168,3 +168,21 @@ def call(store: SqlStore, make_env: EnvFactory, root: Principal) -> Caller:
             return dict(op(make_env(tx, principal), merged))
 
     return run
+
+
+@pytest.fixture
+def iam(call: Caller) -> Caller:
+    """``iam("CreateRole", RoleName=..., principal=...)``: run an IAM operation by its action name."""
+
+    def run(action: str, params: Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        from broker.service.iam import OPERATIONS
+
+        return call(OPERATIONS[action], params, **kw)
+
+    return run
+
+
+def count_rows(store: SqlStore, table: str) -> int:
+    """Rows in ``table`` (for "nothing was written" assertions)."""
+    with store.transaction() as tx:
+        return int(tx.session.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
