@@ -67,6 +67,7 @@ class Authenticator:
             now=now,
             skew_seconds=self.skew_seconds,
             expected_service=service,
+            normalize_path=True,
             cache=self._keys,
         )
         principal = self._principal(record)

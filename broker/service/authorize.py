@@ -1,0 +1,168 @@
+"""broker authorizes its own API with its policy engine (issue 3, item 6).
+
+Every IAM and STS call by a principal other than root is decided by :func:`broker.policy.evaluate` over the
+caller's identity policies (a user's own and its groups'), its permissions boundary, and — for role
+sessions — its session policies. The request context carries the global condition keys AWS documents
+("AWS global condition context keys",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+
+A denial is ``AccessDenied`` with AWS's message shape ("User: ARN is not authorized to perform: ACTION on
+resource: ARN because …", IAM User Guide "Troubleshoot access denied error messages",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from broker import policy
+from broker.errors import AccessDenied
+from broker.principal import CallContext, Principal
+from broker.service.ports import Store
+
+__all__ = ["PolicyAuthorizer", "denial_message", "request_context"]
+
+_MAX_SETS = 4096
+
+
+def request_context(call: CallContext, principal: Principal, tags: Mapping[str, str]) -> dict[str, Any]:
+    """The global condition keys broker knows for one call."""
+    ctx: dict[str, Any] = {
+        "aws:CurrentTime": call.now,
+        "aws:EpochTime": str(int(call.now.timestamp())),
+        "aws:SourceIp": call.source_ip,
+        "aws:SecureTransport": call.secure_transport,
+        "aws:PrincipalArn": principal.identity_arn,
+        "aws:PrincipalAccount": principal.account,
+        "aws:PrincipalType": {
+            "root": "Account",
+            "user": "User",
+            "assumed-role": "AssumedRole",
+            "federated-user": "FederatedUser",
+            "anonymous": "Anonymous",
+        }[principal.kind],
+        "aws:userid": principal.user_id,
+        "aws:RequestedRegion": call.region,
+        "aws:MultiFactorAuthPresent": principal.mfa_present,
+        "aws:ViaAWSService": False,
+    }
+    if call.user_agent:
+        ctx["aws:UserAgent"] = call.user_agent
+    if principal.kind == "user":
+        ctx["aws:username"] = principal.name
+    if principal.mfa_authenticated_at is not None:
+        ctx["aws:MultiFactorAuthAge"] = str(max(0, int((call.now - principal.mfa_authenticated_at).total_seconds())))
+    if principal.token_issued_at is not None:
+        ctx["aws:TokenIssueTime"] = principal.token_issued_at
+    if principal.source_identity:
+        ctx["aws:SourceIdentity"] = principal.source_identity
+    for key, value in tags.items():
+        ctx[f"aws:PrincipalTag/{key}"] = value
+    if tags:
+        ctx["aws:PrincipalTagKeys"] = list(tags)
+    return ctx
+
+
+def denial_message(principal_arn: str, action: str, resource: str, decision: policy.Decision) -> str:
+    """AWS's AccessDenied wording, naming the kind of policy that denied (never its content)."""
+    head = f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource}"
+    if decision.effect == "ExplicitDeny":
+        sets = {m.set for m in decision.matched if m.effect == "Deny"}
+        where = {
+            "boundary": "a permissions boundary",
+            "session": "a session policy",
+            "resource": "a resource-based policy",
+        }
+        kind = next((where[s] for s in ("boundary", "session", "resource") if s in sets), "an identity-based policy")
+        return f"{head} with an explicit deny in {kind}"
+    if decision.identity_allowed and decision.boundary_allowed is False:
+        return f"{head} because no permissions boundary allows the {action} action"
+    if decision.identity_allowed and decision.session_allowed is False:
+        return f"{head} because no session policy allows the {action} action"
+    return f"{head} because no identity-based policy allows the {action} action"
+
+
+class PolicyAuthorizer:
+    """The :class:`~broker.service.ports.Authorizer` that consults the policy engine."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cache = policy.PolicyCache()
+        self._sets: dict[tuple[Any, ...], policy.PolicySet] = {}
+        self._lock = threading.Lock()
+
+    def authorize(
+        self,
+        call: CallContext,
+        action: str,
+        resource: str,
+        context: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        principal = call.principal
+        if principal is not None and principal.is_root:
+            return
+        if principal is None:
+            raise AccessDenied(f"Anonymous is not authorized to perform: {action} on resource: {resource}")
+        decision = self.decide(call, principal, action, resource, context)
+        if decision.effect != "Allow":
+            raise AccessDenied(
+                denial_message(principal.arn, action, resource, decision),
+                detail=f"{decision.reason}; matched={list(decision.matched)}; errors={list(decision.errors)}",
+            )
+
+    def decide(
+        self,
+        call: CallContext,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Sequence[str]] | None = None,
+    ) -> policy.Decision:
+        pset, tags = self._policy_set(principal)
+        ctx = request_context(call, principal, {**tags, **principal.tags})
+        if context:
+            ctx.update(context)
+        return policy.evaluate(policy.Request(action, resource, ctx), pset)
+
+    def _policy_set(self, principal: Principal) -> tuple[policy.PolicySet, Mapping[str, str]]:
+        with self.store.transaction() as tx:
+            if principal.kind == "user":
+                found = tx.iam.policies_for_user(principal.name)
+            elif principal.kind == "assumed-role":
+                found = tx.iam.policies_for_role(principal.identity_arn.rsplit("/", 1)[-1])
+            else:
+                found = None
+        if found is None:
+            return policy.PolicySet(), {}
+        key = (
+            tuple((d.policy_id, d.version_key) for d in found.identity),
+            (found.boundary.policy_id, found.boundary.version_key) if found.boundary else None,
+        )
+        with self._lock:
+            cached = self._sets.get(key)
+        if cached is None:
+            identity = [self._compile(d.document, d.policy_id, d.version_key, "identity") for d in found.identity]
+            boundary = (
+                [self._compile(found.boundary.document, found.boundary.policy_id, found.boundary.version_key, "boundary")]
+                if found.boundary
+                else None
+            )
+            cached = policy.PolicySet(identity=identity, boundary=boundary)
+            with self._lock:
+                if len(self._sets) >= _MAX_SETS:
+                    self._sets.clear()
+                self._sets[key] = cached
+        return cached, found.tags
+
+    def _compile(self, document: str, policy_id: str, version: str, kind: policy.PolicyKind) -> policy.CompiledPolicy:
+        try:
+            return self.cache.get(document, policy_id=policy_id, kind=kind, version=version)
+        except (policy.PolicyDocumentError, policy.PolicySizeError) as exc:
+            # Fail closed: a stored policy that no longer compiles might have held a Deny, so skipping it
+            # could widen access. The caller is refused and the audit log gets the policy id.
+            raise AccessDenied(
+                "Access denied: a policy attached to the caller could not be evaluated",
+                detail=f"policy {policy_id} ({version}) failed to compile: {exc}",
+            ) from exc
