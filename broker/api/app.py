@@ -82,7 +82,7 @@ def build_broker(
         authenticator=Authenticator(store=store, envelope=envelope, arns=arns, skew_seconds=settings.sigv4_skew_seconds),
         dispatcher=Dispatcher(
             store=store,
-            operations=all_operations(),
+            operations=all_operations(allow_http_issuers=settings.allow_http_issuers),
             authorizer=authorizer or RootOnlyAuthorizer(),
             arns=arns,
             entropy=entropy,

@@ -7,12 +7,13 @@ from broker.service.env import OpFunc
 __all__ = ["all_operations"]
 
 
-def all_operations() -> dict[str, OpFunc]:
+def all_operations(*, allow_http_issuers: bool = False) -> dict[str, OpFunc]:
     from broker.service.iam import OPERATIONS as IAM
-    from broker.service.providers import OPERATIONS as PROVIDERS
+    from broker.service.providers import ProviderSettings, make_operations
 
+    providers = make_operations(ProviderSettings(allow_http_issuers=allow_http_issuers))
     merged: dict[str, OpFunc] = {}
-    for table in (IAM, PROVIDERS):
+    for table in (IAM, providers):
         clash = merged.keys() & table.keys()
         if clash:
             raise RuntimeError(f"operations registered twice: {sorted(clash)}")
