@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 
-from benchmarks.policy_model import glob, statement_outcome
+from benchmarks.policy_model import condition_holds, glob, statement_outcome
 
 __all__ = ["CATEGORIES", "classify", "moto_evaluator"]
 
@@ -52,35 +52,41 @@ def moto_evaluator(documents: Sequence[str]) -> Callable[[str, str, Mapping[str,
     return decide
 
 
+def _string_equals_fails(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
+    """moto's own condition check failing: a ``StringEquals`` key is present with a value not listed."""
+    for key, expected in condition.get("StringEquals", {}).items():
+        if key in context:
+            values = expected if isinstance(expected, list) else [expected]
+            if context[key] not in values:
+                return True
+    return False
+
+
 def _statement_category(stmt: Mapping[str, Any], action: str, resource: str,
                         context: Mapping[str, str]) -> str | None:
     """Why moto's verdict on one statement differs from IAM's, or ``None`` if they agree."""
     moto = IAMPolicyStatement(stmt).is_action_permitted(action, resource, None, dict(context))
     iam = statement_outcome(stmt, action, resource, context)
     effect = stmt["Effect"]
-    iam_result = {"match": PermissionResult.PERMITTED if effect == "Allow" else PermissionResult.DENIED,
-                  "condition-false": PermissionResult.NEUTRAL,
-                  "no-match": PermissionResult.NEUTRAL}[iam]
+    iam_result = PermissionResult.NEUTRAL
+    if iam == "match":
+        iam_result = PermissionResult.PERMITTED if effect == "Allow" else PermissionResult.DENIED
     if moto is iam_result:
         return None
     actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-    ci = any(glob(a, ignore_case=True).match(action) for a in actions)
-    cs = any(glob(a).match(action) for a in actions)
-    if ci != cs:
+    if any(glob(a, ignore_case=True).match(action) for a in actions) != any(glob(a).match(action) for a in actions):
         return "action-case"
     condition = stmt.get("Condition", {})
-    lowered = {k.lower() for k in context}
-    if any(key.lower() not in lowered for block in condition.values() for key in block):
-        return "missing-key"
-    if any(op != "StringEquals" for op in condition):
-        return "unsupported-operator"
-    if moto is PermissionResult.DENIED and effect == "Allow":
+    if moto is PermissionResult.DENIED and _string_equals_fails(condition, context):
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
         if not any(glob(r).match(resource) for r in resources):
             return "condition-before-resource"
         return "unmet-condition-denies"
-    if moto is PermissionResult.DENIED:
-        return "condition-before-resource"
+    if iam == "condition-false":
+        equals_only = {"StringEquals": condition["StringEquals"]} if "StringEquals" in condition else {}
+        if not condition_holds(equals_only, context):
+            return "missing-key"
+        return "unsupported-operator"
     return "other"
 
 
