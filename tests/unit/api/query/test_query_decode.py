@@ -134,5 +134,5 @@ def test_list_items_are_ordered_by_index_not_arrival() -> None:
 
 def test_unknown_action_in_a_real_request() -> None:
     body = serialize("iam", "GetRole", {"RoleName": "r"}).replace(b"Action=GetRole", b"Action=GetRoles")
-    with pytest.raises(InvalidAction, match="^Could not find operation GetRoles for version 2010-05-08$"):
+    with pytest.raises(InvalidAction, match=r"^Could not find operation GetRoles for version 2010-05-08$"):
         CODEC.decode_request(body, "", None)
