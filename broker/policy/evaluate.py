@@ -1,12 +1,138 @@
-"""Decide one request against a principal's policy set (stub; filled in next)."""
+"""Decide one request against a principal's policy set, with the reasons.
+
+"Policy evaluation logic", section "Determining whether a request is allowed or denied within an
+account" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policies_resource.html
+and https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html):
+
+1. every request starts implicitly denied;
+2. an explicit Deny in any applicable policy (identity, resource, boundary, session) wins;
+3. a resource-based policy that allows and names the caller *directly* (user ARN, role session ARN,
+   federated or service principal) allows on its own; naming the *role* ARN still leaves the boundary
+   and session policies to limit it; naming the *account* delegates to identity-based policies;
+   role trust policies must always allow (``sts:AssumeRole*``) — "Resource-based policies";
+4. otherwise an identity-based policy must allow, and then
+5. the permissions boundary, if any, must allow too — "Permissions boundaries for IAM entities", section
+   "Evaluating effective permissions with boundaries"
+   (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html);
+6. and the session policies, if any — "Session policies"
+   (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
+
+Cross-account (``Request.resource_account`` differs from the caller's account): both the identity side
+and the resource policy must allow ("Cross-account policy evaluation logic",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+Revocation needs no code here: AWS's "revoke active sessions" is an inline Deny on
+``aws:TokenIssueTime`` and evaluates like any Deny. The root user is not special-cased: callers do not
+evaluate requests by root. A statement that raises while being evaluated is recorded in ``errors``: an
+Allow is skipped, a Deny counts as matching (fail closed).
+"""
 
 from __future__ import annotations
 
-from broker.policy.model import Decision, PolicySet, Request
+from broker.policy.model import Decision, Effect, MatchedStatement, PolicySet, Request, ResourceGrant
+from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Plan, plan_for
+from broker.policy.principals import DIRECT, NONE, ROLE
 
 __all__ = ["evaluate"]
+
+_GRANTS: tuple[ResourceGrant, ...] = ("none", "account", "role", "direct")
+_NO_KEYS: tuple[str, ...] = ()
 
 
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
-    raise NotImplementedError
+    plan: Plan = policies.__dict__.get("_plan") or plan_for(policies)
+    candidates = plan.memo.get(request.action_key) or plan.candidates(request.action_key)
+    ctx, resource, principal = request.ctx, request.resource, request.principal
+    missing: list[str] = []
+    errors: list[str] = []
+    denies: list[MatchedStatement] = []
+    allows: list[MatchedStatement] = []
+    identity_allow = boundary_allow = session_allow = False
+    grant = NONE
+    for statement, code, record in candidates:
+        level = NONE
+        try:
+            if not (statement.res_any or statement.resource_matches(resource, ctx)):
+                continue
+            if statement.clauses and not statement.conditions_hold(ctx, missing):
+                continue
+            if statement.principal is not None:
+                level = statement.principal.level(principal)
+                if level == NONE:
+                    continue
+        except Exception as exc:  # a broken statement never raises out of evaluate
+            errors.append(f"{record.policy_id} {record.pointer}: {type(exc).__name__}: {exc}")
+            if not statement.deny:
+                continue
+        if statement.deny:
+            denies.append(record)
+        else:
+            allows.append(record)
+            if code == IDENTITY:
+                identity_allow = True
+            elif code == RESOURCE:
+                grant = max(grant, level)
+            elif code == BOUNDARY:
+                boundary_allow = True
+            else:
+                session_allow = True
+    return _decide(request, plan, denies, allows, identity_allow, grant, boundary_allow, session_allow, missing, errors)
+
+
+def _decide(
+    request: Request,
+    plan: Plan,
+    denies: list[MatchedStatement],
+    allows: list[MatchedStatement],
+    identity_allow: bool,
+    grant: int,
+    boundary_allow: bool,
+    session_allow: bool,
+    missing: list[str],
+    errors: list[str],
+) -> Decision:
+    """The combining rule (module docstring, steps 1-6)."""
+    boundary = boundary_allow if plan.has_boundary else None
+    session = session_allow if plan.has_session else None
+    limits_ok = boundary is not False and session is not False
+    principal = request.principal
+    must_allow = plan.must_allow
+    if must_allow is None:
+        must_allow = request.action_key.startswith("sts:assumerole")
+    cross = (
+        request.resource_account is not None and principal is not None and principal.account != request.resource_account
+    )
+    effect: Effect
+    if denies:
+        effect, reason = "ExplicitDeny", "an explicit Deny statement applies"
+    elif cross and not (identity_allow and grant != NONE):
+        effect, reason = "ImplicitDeny", "cross-account access needs both an identity-based and a resource-based allow"
+    elif not cross and grant == DIRECT:
+        effect, reason = "Allow", "a resource-based policy allows and names the principal directly"
+    elif must_allow and grant == NONE:
+        effect, reason = "ImplicitDeny", "the resource-based (trust) policy does not allow the principal"
+    elif not (identity_allow or (grant == ROLE and not cross)):
+        effect, reason = "ImplicitDeny", "no identity-based policy allows the action"
+    elif boundary is False:
+        effect, reason = "ImplicitDeny", "the permissions boundary does not allow the action"
+    elif session is False:
+        effect, reason = "ImplicitDeny", "no session policy allows the action"
+    else:
+        assert limits_ok
+        effect = "Allow"
+        reason = (
+            "a resource-based policy naming the role allows"
+            if grant == ROLE and not identity_allow
+            else ("identity-based policies allow the action")
+        )
+    return Decision(
+        effect,
+        tuple(denies) if denies else tuple(allows),
+        tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
+        tuple(errors) if errors else _NO_KEYS,
+        identity_allow,
+        _GRANTS[grant],
+        boundary,
+        session,
+        reason,
+    )

@@ -193,3 +193,12 @@ class PolicySet:
     boundary: Sequence[CompiledPolicy] | None = None
     session: Sequence[CompiledPolicy] | None = None
     resource_must_allow: bool | None = None
+
+    def __post_init__(self) -> None:
+        # Freeze the sequences: the evaluation plan cached on this object must not go stale.
+        object.__setattr__(self, "identity", tuple(self.identity))
+        object.__setattr__(self, "resource", tuple(self.resource))
+        if self.boundary is not None:
+            object.__setattr__(self, "boundary", tuple(self.boundary))
+        if self.session is not None:
+            object.__setattr__(self, "session", tuple(self.session))

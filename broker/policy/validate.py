@@ -1,23 +1,131 @@
-"""Validate a policy document for one document kind, collecting every problem (stub; filled in next)."""
+"""Validate a policy document for its kind, collecting every problem with a JSON pointer.
+
+Grammar: "IAM JSON policy grammar" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html)
+and "IAM JSON policy elements reference"
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html). Messages are AWS's
+``MalformedPolicyDocument`` wording as returned by IAM (and mirrored by moto's validator):
+
+- not JSON, duplicate key, wrong JSON type, X and NotX together, unknown operator: ``Syntax errors in policy.``
+- an element not in the grammar: ``Unknown field X``
+- ``"Effect": "allow"`` (wrong case): ``The policy failed legacy parsing``
+- no Action/NotAction, or an empty list: ``Policy statement must contain actions.``
+- no Resource/NotResource (identity, boundary, session, resource): ``Policy statement must contain resources.``
+- Resource in a trust policy: ``Has prohibited field Resource``
+- Principal in an identity policy or boundary: ``Has prohibited field Principal``
+- Principal in a session policy: ``Policy document should not specify a principal.``
+- no Principal in a trust or resource policy: ``Missing required field Principal``
+- a bad principal value: ``Invalid principal in policy``
+- an action or condition key without ``vendor:``:
+  ``Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.``
+- two colons in an action: ``Actions/Condition can contain only one colon.``
+- a trust policy action that is not an ``sts:`` role action: ``Policy has invalid action``
+- a repeated Sid: ``Statement IDs (SID) in a single policy must be unique.``
+- a Sid that is not alphanumeric (IAM policies): ``Statement IDs (SID) must be alpha-numeric. …``
+
+Resource ARN checks follow the same source ('Resource X must be in ARN format or "*".', "Resource vendor
+must be fully qualified and cannot contain regexes.", "IAM resource X cannot contain region
+information."). Sizes: see ``size.py``. Condition values the operator cannot take (a bad date, CIDR,
+number, base64, Bool) are refused here so that nothing is found out at evaluation time.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any
+
 from broker.errors import LimitExceeded, MalformedPolicyDocument, PackedPolicyTooLarge
+from broker.policy.conditions.clause import Clause
+from broker.policy.conditions.registry import parse_operator
 from broker.policy.model import PolicyKind, Problem
+from broker.policy.parse import child_pointer, parse_document
+from broker.policy.patterns import glob_source
+from broker.policy.principals import check_principal
+from broker.policy.size import DEFAULT_MAX_SIZE, policy_size, size_problem_code, size_problem_message
+from broker.policy.variables import Template, VariableSyntaxError, parse_template
 
-__all__ = ["DEFAULT_MAX_SIZE", "PackedPolicyError", "PolicyDocumentError", "PolicySizeError", "policy_size", "validate"]
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "PackedPolicyError",
+    "PolicyDocumentError",
+    "PolicySizeError",
+    "PolicySpec",
+    "StatementSpec",
+    "check",
+    "policy_size",
+    "raise_for",
+    "validate",
+]
 
-DEFAULT_MAX_SIZE: dict[PolicyKind, int] = {
-    "identity": 6144,
-    "boundary": 6144,
-    "resource": 20480,
-    "trust": 2048,
-    "session": 2048,
-}
+SYNTAX = "Syntax errors in policy."
+LEGACY = "The policy failed legacy parsing"
+NO_ACTIONS = "Policy statement must contain actions."
+NO_RESOURCES = "Policy statement must contain resources."
+VENDOR = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
+ONE_COLON = "Actions/Condition can contain only one colon."
+INVALID_ACTION = "Policy has invalid action"
+SID_UNIQUE = "Statement IDs (SID) in a single policy must be unique."
+SID_ALNUM = (
+    "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"
+)
+VERSIONS = ("2012-10-17", "2008-10-17")
+TOP_ELEMENTS = ("Version", "Id", "Statement")
+STATEMENT_ELEMENTS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+TRUST_ACTIONS = (
+    "sts:assumerole",
+    "sts:assumerolewithsaml",
+    "sts:assumerolewithwebidentity",
+    "sts:tagsession",
+    "sts:setsourceidentity",
+    "sts:setcontext",
+)
+_HARD_CAP = 131072  # never parse more than this many characters
+_ALLOWED_CHARS = re.compile(r"^[\t\n\r\u0020-\u00ff]*$")
+_VENDOR = re.compile(r"^[a-zA-Z0-9\-.]+$")
+_SID = re.compile(r"^[0-9A-Za-z]*$")
+_PARTITION = re.compile(r"^[a-z0-9*?-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatementSpec:
+    """A validated statement, normalised: every element a tuple; ``pointer`` locates it."""
+
+    pointer: str
+    sid: str | None
+    effect: str
+    principal: dict[str, tuple[str, ...]] | None
+    not_principal: bool
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...] | None
+    not_resource: bool
+    clauses: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    version: str
+    id: str | None
+    statements: tuple[StatementSpec, ...]
+
+    @property
+    def variables(self) -> bool:
+        """Policy variables are substituted only under 2012-10-17."""
+        return self.version == "2012-10-17"
 
 
 class PolicyDocumentError(MalformedPolicyDocument):
-    """``MalformedPolicyDocument`` with every problem found."""
+    """``MalformedPolicyDocument`` carrying every problem found (``problems``)."""
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(problems[0].message, detail="; ".join(f"{p.pointer or '/'}: {p.message}" for p in problems))
@@ -40,11 +148,291 @@ class PackedPolicyError(PackedPolicyTooLarge):
         self.problems = tuple(problems)
 
 
-def policy_size(document: str) -> int:
-    """Characters counted against the quota: whitespace outside strings is not counted."""
-    raise NotImplementedError
+def raise_for(problems: list[Problem]) -> None:
+    """Raise the error that fits ``problems`` (malformed first, then size); return if there are none."""
+    if not problems:
+        return
+    malformed = [p for p in problems if p.code == "MalformedPolicyDocument"]
+    if malformed:
+        raise PolicyDocumentError(malformed)
+    if problems[0].code == "PackedPolicyTooLarge":
+        raise PackedPolicyError(problems)
+    raise PolicySizeError(problems)
 
 
 def validate(document: str, kind: PolicyKind, *, max_size: int | None = None) -> list[Problem]:
-    """Every problem in ``document`` as a ``kind`` policy; ``[]`` when valid."""
-    raise NotImplementedError
+    """Every problem in ``document`` as a ``kind`` policy, in document order; ``[]`` when valid."""
+    return check(document, kind, max_size=max_size)[0]
+
+
+def check(document: str, kind: PolicyKind, *, max_size: int | None = None) -> tuple[list[Problem], PolicySpec | None]:
+    """Problems, and the normalised policy when there are none."""
+    problems: list[Problem] = []
+    limit = DEFAULT_MAX_SIZE[kind] if max_size is None else max_size
+    if policy_size(document) > limit:
+        problems.append(Problem("", size_problem_message(kind, limit), size_problem_code(kind)))
+    if len(document) > _HARD_CAP:
+        return problems, None
+    if not _ALLOWED_CHARS.match(document):
+        problems.append(Problem("", SYNTAX))
+    parsed = parse_document(document)
+    if parsed is None or not isinstance(parsed.value, dict):
+        problems.append(Problem("", SYNTAX))
+        return problems, None
+    problems.extend(Problem(pointer, SYNTAX) for pointer in parsed.duplicate_pointers)
+    doc: dict[str, Any] = parsed.value
+    for key in doc:
+        if key not in TOP_ELEMENTS:
+            problems.append(Problem(child_pointer("", key), f"Unknown field {key}"))
+    version = doc.get("Version", "2008-10-17")
+    if version not in VERSIONS:
+        problems.append(Problem("/Version", SYNTAX))
+    policy_id = doc.get("Id")
+    if policy_id is not None and not isinstance(policy_id, str):
+        problems.append(Problem("/Id", SYNTAX))
+    raw = doc.get("Statement")
+    entries: list[tuple[str, Any]] = []
+    if raw is None:
+        problems.append(Problem("", "Missing required field Statement"))
+    elif isinstance(raw, dict):
+        entries.append(("/Statement", raw))
+    elif isinstance(raw, list) and raw:
+        entries.extend((child_pointer("/Statement", i), s) for i, s in enumerate(raw))
+    else:
+        problems.append(Problem("/Statement", SYNTAX))
+    sids: set[str] = set()
+    statements = []
+    for pointer, statement in entries:
+        spec = _statement(statement, pointer, kind, version == "2012-10-17", sids, problems)
+        if spec is not None:
+            statements.append(spec)
+    if problems:
+        return problems, None
+    return problems, PolicySpec(str(version), policy_id, tuple(statements))
+
+
+def _strings(value: Any) -> list[str] | None:
+    """A string or a list of strings, as a list; ``None`` for any other JSON type."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _pick(st: dict[str, Any], name: str, pointer: str, problems: list[Problem]) -> tuple[str | None, bool]:
+    """Which of ``name`` / ``Not<name>`` the statement uses; both at once is a syntax error."""
+    has, has_not = name in st, f"Not{name}" in st
+    if has and has_not:
+        problems.append(Problem(pointer, SYNTAX))
+    if has:
+        return name, False
+    if has_not:
+        return f"Not{name}", True
+    return None, False
+
+
+def _statement(
+    st: Any, pointer: str, kind: PolicyKind, variables: bool, sids: set[str], problems: list[Problem]
+) -> StatementSpec | None:
+    before = len(problems)
+    if not isinstance(st, dict):
+        problems.append(Problem(pointer, SYNTAX))
+        return None
+    for key in st:
+        if key not in STATEMENT_ELEMENTS:
+            problems.append(Problem(child_pointer(pointer, key), f"Unknown field {key}"))
+    sid = st.get("Sid")
+    if sid is not None:
+        at = child_pointer(pointer, "Sid")
+        if not isinstance(sid, str):
+            problems.append(Problem(at, SYNTAX))
+        elif kind != "resource" and not _SID.match(sid):
+            problems.append(Problem(at, SID_ALNUM))
+        elif sid and sid in sids:
+            problems.append(Problem(at, SID_UNIQUE))
+        elif sid:
+            sids.add(sid)
+    effect = st.get("Effect")
+    if effect is None:
+        problems.append(Problem(pointer, "Missing required field Effect"))
+    elif effect not in ("Allow", "Deny"):
+        legacy = isinstance(effect, str) and effect.lower() in ("allow", "deny")
+        problems.append(Problem(child_pointer(pointer, "Effect"), LEGACY if legacy else SYNTAX))
+    principal, not_principal = _principal(st, pointer, kind, problems)
+    actions, not_action = _actions(st, pointer, kind, problems)
+    resources, not_resource = _resources(st, pointer, kind, variables, problems)
+    clauses = _conditions(st.get("Condition"), child_pointer(pointer, "Condition"), variables, problems)
+    if len(problems) > before:
+        return None
+    return StatementSpec(
+        pointer,
+        sid or None,
+        str(effect),
+        principal,
+        not_principal,
+        actions,
+        not_action,
+        resources,
+        not_resource,
+        clauses,
+    )
+
+
+def _principal(
+    st: dict[str, Any], pointer: str, kind: PolicyKind, problems: list[Problem]
+) -> tuple[dict[str, tuple[str, ...]] | None, bool]:
+    name, negated = _pick(st, "Principal", pointer, problems)
+    if name is not None and kind in ("identity", "boundary"):
+        problems.append(Problem(child_pointer(pointer, name), f"Has prohibited field {name}"))
+        return None, False
+    if name is not None and kind == "session":
+        problems.append(Problem(child_pointer(pointer, name), "Policy document should not specify a principal."))
+        return None, False
+    if name == "NotPrincipal" and kind == "trust":
+        problems.append(Problem(child_pointer(pointer, name), "Has prohibited field NotPrincipal"))
+        return None, False
+    if name is None:
+        if kind in ("trust", "resource"):
+            problems.append(Problem(pointer, "Missing required field Principal"))
+        return None, False
+    return check_principal(st[name], child_pointer(pointer, name), problems), negated
+
+
+def _action_problem(action: str, kind: PolicyKind) -> str | None:
+    if action == "*":
+        return INVALID_ACTION if kind == "trust" else None
+    parts = action.split(":")
+    if len(parts) == 1:
+        return VENDOR
+    if len(parts) > 2:
+        return ONE_COLON
+    vendor, name = parts
+    if vendor != "*" and not _VENDOR.match(vendor):
+        return f"Vendor {vendor} is not valid"
+    if not name:
+        return INVALID_ACTION
+    if kind == "trust":
+        matcher = re.compile(glob_source(action.lower()), re.DOTALL).fullmatch
+        if vendor.lower() != "sts" or not any(matcher(a) for a in TRUST_ACTIONS):
+            return INVALID_ACTION
+    return None
+
+
+def _actions(
+    st: dict[str, Any], pointer: str, kind: PolicyKind, problems: list[Problem]
+) -> tuple[tuple[str, ...], bool]:
+    name, negated = _pick(st, "Action", pointer, problems)
+    if name is None:
+        problems.append(Problem(pointer, NO_ACTIONS))
+        return (), False
+    at = child_pointer(pointer, name)
+    values = _strings(st[name])
+    if values is None:
+        problems.append(Problem(at, SYNTAX))
+        return (), False
+    if not values:
+        problems.append(Problem(at, NO_ACTIONS))
+    for index, action in enumerate(values):
+        message = _action_problem(action, kind)
+        if message is not None:
+            problems.append(Problem(at if isinstance(st[name], str) else child_pointer(at, index), message))
+    return tuple(values), negated
+
+
+def _resource_problem(resource: str, variables: bool) -> str | None:
+    if resource == "*":
+        return None
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return f'Resource {resource} must be in ARN format or "*".'
+    partition, service, region = parts[1], parts[2], parts[3]
+    if not _PARTITION.match(partition):
+        return f'Partition "{partition}" is not valid for resource "{resource}".'
+    if not service or "*" in service or "?" in service or "${" in service:
+        return "Resource vendor must be fully qualified and cannot contain regexes."
+    if service == "iam" and region:
+        return f"IAM resource {resource} cannot contain region information."
+    if variables and "${" in ":".join(parts[:5]):
+        return f"Resource {resource} can use policy variables only in its resource part"
+    if variables:
+        try:
+            parse_template(parts[5])
+        except VariableSyntaxError as exc:
+            return str(exc)
+    return None
+
+
+def _resources(
+    st: dict[str, Any], pointer: str, kind: PolicyKind, variables: bool, problems: list[Problem]
+) -> tuple[tuple[str, ...] | None, bool]:
+    name, negated = _pick(st, "Resource", pointer, problems)
+    if kind == "trust":
+        if name is not None:
+            problems.append(Problem(child_pointer(pointer, name), f"Has prohibited field {name}"))
+        return None, False
+    if name is None:
+        problems.append(Problem(pointer, NO_RESOURCES))
+        return None, False
+    at = child_pointer(pointer, name)
+    values = _strings(st[name])
+    if values is None:
+        problems.append(Problem(at, SYNTAX))
+        return None, False
+    if not values:
+        problems.append(Problem(at, NO_RESOURCES))
+    for index, resource in enumerate(values):
+        message = _resource_problem(resource, variables)
+        if message is not None:
+            problems.append(Problem(at if isinstance(st[name], str) else child_pointer(at, index), message))
+    return tuple(values), negated
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _conditions(block: Any, pointer: str, variables: bool, problems: list[Problem]) -> tuple[Clause, ...]:
+    if block is None:
+        return ()
+    if not isinstance(block, dict):
+        problems.append(Problem(pointer, SYNTAX))
+        return ()
+    clauses: list[Clause] = []
+    for op_name, entries in block.items():
+        op_at = child_pointer(pointer, op_name)
+        parsed = parse_operator(op_name)
+        if parsed is None or not isinstance(entries, dict):
+            problems.append(Problem(op_at, SYNTAX))
+            continue
+        for key, raw in entries.items():
+            at = child_pointer(op_at, key)
+            prefix, colon, rest = key.partition(":")
+            if not colon or not prefix or not rest:
+                problems.append(Problem(at, VENDOR))
+                continue
+            raw_list = raw if isinstance(raw, list) else [raw]
+            values = [_scalar(v) for v in raw_list]
+            if not raw_list or any(v is None for v in values):
+                problems.append(Problem(at, SYNTAX))
+                continue
+            static: list[str] = []
+            templates: list[Template] = []
+            try:
+                for value in values:
+                    assert value is not None
+                    template = parse_template(value) if variables and parsed.operator.variables else None
+                    if template is None:
+                        static.append(value)
+                    else:
+                        templates.append(template)
+                clauses.append(Clause(op_name, parsed, key, static, templates))
+            except ValueError as exc:  # VariableSyntaxError or a value the operator cannot take
+                problems.append(Problem(at, str(exc)))
+    return tuple(clauses)

@@ -1,0 +1,31 @@
+"""ARN condition operators.
+
+"IAM JSON policy elements: Condition operators", section "Amazon Resource Name (ARN) condition operators"
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN):
+``ArnEquals`` and ``ArnLike`` behave the same: the ARN is compared segment by segment (the first five
+``:``-separated segments, then the resource), case-sensitive, with ``*`` and ``?`` inside a segment.
+Policy variables are allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from broker.policy.conditions.base import Matcher, Operator, regex_matcher
+from broker.policy.patterns import arn_glob_source, has_wildcard
+
+__all__ = ["OPERATORS", "build_arn"]
+
+
+def build_arn(values: Sequence[str]) -> Matcher:
+    exact = [v for v in values if not has_wildcard(v)]
+    sources = [arn_glob_source(v)[0] for v in values if has_wildcard(v)]
+    return regex_matcher(exact, sources)
+
+
+OPERATORS = (
+    Operator("ArnEquals", "Arn", False, build_arn, variables=True, glob="arn"),
+    Operator("ArnLike", "Arn", False, build_arn, variables=True, glob="arn"),
+    Operator("ArnNotEquals", "Arn", True, build_arn, variables=True, glob="arn"),
+    Operator("ArnNotLike", "Arn", True, build_arn, variables=True, glob="arn"),
+)
