@@ -139,9 +139,7 @@ def make_env(
 
     def build(tx: SqlUnitOfWork, principal: Principal | None = root) -> OpEnv:
         call = CallContext(request_id=f"req-{next(counter)}", now=clock.now(), principal=principal)
-        return OpEnv(
-            tx=tx, call=call, authorizer=RootOnlyAuthorizer(), arns=arns, entropy=entropy, envelope=envelope
-        )
+        return OpEnv(tx=tx, call=call, authorizer=RootOnlyAuthorizer(), arns=arns, entropy=entropy, envelope=envelope)
 
     return build
 
