@@ -34,7 +34,8 @@ from broker.service.audit import build_event
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.operations import all_operations
-from broker.service.ports import Authorizer, RootOnlyAuthorizer, Store
+from broker.service.authorize import PolicyAuthorizer
+from broker.service.ports import Authorizer, Store
 
 __all__ = ["Broker", "create_app"]
 
@@ -83,7 +84,7 @@ def build_broker(
         dispatcher=Dispatcher(
             store=store,
             operations=all_operations(allow_http_issuers=settings.allow_http_issuers),
-            authorizer=authorizer or RootOnlyAuthorizer(),
+            authorizer=authorizer or PolicyAuthorizer(store),
             arns=arns,
             entropy=entropy,
             envelope=envelope,
