@@ -55,7 +55,15 @@ def parse_amz_date(value: str) -> datetime:
     """``YYYYMMDD'T'HHMMSS'Z'`` → aware UTC datetime; ValueError otherwise."""
     if not _AMZ_DATE_RE.match(value):
         raise ValueError(value)
-    return datetime.strptime(value, AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    return datetime(
+        int(value[0:4]),
+        int(value[4:6]),
+        int(value[6:8]),
+        int(value[9:11]),
+        int(value[11:13]),
+        int(value[13:15]),
+        tzinfo=UTC,
+    )
 
 
 def format_amz_date(value: datetime) -> str:

@@ -48,6 +48,14 @@ class SignedRequest:
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = field(default=b"", repr=False)
+    _index: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Lower-case name -> values in arrival order; built once, headers are looked up many times.
+        index: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            index.setdefault(key.lower(), []).append(value)
+        object.__setattr__(self, "_index", {name: tuple(values) for name, values in index.items()})
 
     @classmethod
     def build(
@@ -67,8 +75,7 @@ class SignedRequest:
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` (case-insensitive), in arrival order."""
-        wanted = name.lower()
-        return [value for key, value in self.headers if key.lower() == wanted]
+        return list(self._index.get(name.lower(), ()))
 
     def query_pairs(self) -> list[tuple[str, str]]:
         """The query string as percent-decoded pairs (see :func:`parse_query`)."""
