@@ -9,7 +9,10 @@ statements): p50/p99 microseconds and decisions/s per engine, the agreement rate
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import platform
+import pstats
 import sys
 import time
 from collections import Counter
@@ -227,11 +230,33 @@ def _targets(results: Sequence[SetResult]) -> int:
     return misses
 
 
+def profile_broker(cfg: Config, calls: int = 100_000) -> None:
+    """cProfile ``calls`` broker decisions on the typical role; print the top entries by own time."""
+    spec = SETS[0]
+    corpus = build_corpus(spec.statements, requests=cfg.requests, per_policy=spec.per_policy, seed=cfg.seed)
+    engine, why = load_broker(corpus.documents)
+    if engine is None:
+        print(f"\n## Profile: skipped ({why})")
+        return
+    prepared = engine.prepare(corpus.requests)
+    decide, n = engine.decide, len(prepared)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(calls):
+        decide(prepared[i % n])
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+    print(f"\n## Profile: broker, {spec.label}, {calls:,} decisions (sorted by own time)\n")
+    print(out.getvalue())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="CI smoke run: fewer requests, tiny budgets")
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
+    parser.add_argument("--profile", action="store_true", help="cProfile broker on the typical role, top entries")
     args = parser.parse_args(argv)
     cfg = (Config(requests=200, budget_s=0.15, agree_budget_s=0.3, max_samples=20_000, batch=20, seed=args.seed)
            if args.quick else
@@ -242,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(run_set(spec, cfg, note))
         print(f"... {spec.label}: done", file=sys.stderr, flush=True)
     misses = report(results, note, cfg)
+    if args.profile:
+        profile_broker(cfg)
     return 1 if args.strict and misses else 0
 
 
