@@ -192,3 +192,26 @@ def test_policy_tags(iam: Caller) -> None:
     assert iam("ListPolicyTags", PolicyArn=arn)["Tags"] == [{"Key": "k", "Value": "v"}]
     iam("UntagPolicy", PolicyArn=arn, TagKeys=["k"])
     assert iam("ListPolicyTags", PolicyArn=arn)["Tags"] == []
+
+
+def test_policy_engine_validation_is_wired(iam: Caller, store: SqlStore) -> None:
+    with_principal = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}'
+    )
+    with pytest.raises(MalformedPolicyDocument) as err:
+        _policy(iam, "p", with_principal)
+    assert err.value.message == "Has prohibited field Principal"
+    assert "/Statement/0/Principal" in (err.value.detail or "")
+    no_principal = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}'
+    with pytest.raises(MalformedPolicyDocument) as terr:
+        iam("CreateRole", RoleName="r", AssumeRolePolicyDocument=no_principal)
+    assert terr.value.message == "Missing required field Principal"
+    assert count_rows(store, "iam_managed_policies") == 0
+    assert count_rows(store, "iam_roles") == 0
+
+
+def test_single_inline_policy_over_quota(iam: Caller) -> None:
+    iam("CreateUser", UserName="u")
+    with pytest.raises(LimitExceeded) as err:
+        iam("PutUserPolicy", UserName="u", PolicyName="big", PolicyDocument=padded(2049))
+    assert err.value.message == "Maximum policy size of 2048 bytes exceeded for user u"
