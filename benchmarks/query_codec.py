@@ -24,8 +24,9 @@ from botocore.handlers import json_decode_policies
 from benchmarks._stats import time_calls
 from broker.api.query import QueryCodec
 
+PROVIDER = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
+    "Effect": "Allow", "Principal": {"Federated": PROVIDER},
     "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
     "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
                   "StringLike": {"token.actions.githubusercontent.com:sub": "repo:octo-org/octo-repo:*"}}}]})
@@ -60,7 +61,7 @@ def main() -> None:
     query_parser = botocore.parsers.create_parser("query")
 
     def broker_round(_: int) -> object:
-        o, p = codec.decode_request(body, "", "application/x-www-form-urlencoded; charset=utf-8")
+        o, _params = codec.decode_request(body, "", "application/x-www-form-urlencoded; charset=utf-8")
         return codec.encode_response(o, RESULT, "b1f2c3d4-0000-4000-8000-000000000000")
 
     def broker_decode(_: int) -> object:

@@ -33,8 +33,8 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _BAD_PERCENT = regex.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def _unquote(raw: str, what: str) -> str:
-    if _BAD_PERCENT.search(raw):
+def _unquote(raw: str, what: str, checked: bool = False) -> str:
+    if not checked and _BAD_PERCENT.search(raw):
         raise MalformedQueryString(f"Invalid percent-encoding in {what}", detail=f"bad % escape in {what}")
     text = raw.replace("+", " ")
     if "%" not in text:
@@ -52,14 +52,15 @@ def decode_pairs(text: str, where: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     if not text:
         return pairs
+    checked = _BAD_PERCENT.search(text) is None  # one scan for the common, well-formed case
     for segment in text.split("&"):
         if not segment:
             continue
         name_raw, sep, value_raw = segment.partition("=")
-        name = _unquote(name_raw, f"a parameter name in the {where}")
+        name = _unquote(name_raw, f"a parameter name in the {where}", checked)
         if not name:
             raise MalformedQueryString(f"Empty parameter name in the {where}")
-        value = _unquote(value_raw, f"the value of {name}") if sep else ""
+        value = _unquote(value_raw, f"the value of {name}", checked) if sep else ""
         pairs.append((name, value))
     return pairs
 

@@ -25,6 +25,7 @@ with the rest.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from broker.api.query.model import Shape
@@ -32,6 +33,7 @@ from broker.api.query.model import Shape
 __all__ = ["check_length", "check_number", "check_string", "lower_camel", "null_message", "violation"]
 
 
+@cache
 def lower_camel(name: str) -> str:
     """AWS's location spelling of a member name: first letter lower-cased (``SAMLAssertion`` → ``sAMLAssertion``)."""
     return name[:1].lower() + name[1:]
