@@ -29,7 +29,7 @@ def _encode(key: str) -> str:
 
 def _decode(marker: str) -> str:
     try:
-        return base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+        return base64.b64decode(marker.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise InvalidInput("Invalid Marker.", detail=f"marker {marker!r} does not decode") from exc
 
