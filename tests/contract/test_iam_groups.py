@@ -96,6 +96,12 @@ def test_policies_for_user_and_role(iam: Caller, store: SqlStore) -> None:
         assert tx.iam.policies_for_user("nobody") is None
     assert again is not None and again.identity[2].version_key == version_key(ALLOW_ALL)
 
+    with store.transaction() as tx:
+        group = tx.iam.policies_for_group("G")
+        assert tx.iam.policies_for_group("none") is None
+    assert group is not None and [d.document for d in group.identity] == [S3_READ, ALLOW_ALL]
+    assert group.identity[0].policy_id.startswith("inline:group:AGPA") and group.identity[0].policy_id.endswith(":grp")
+
     iam("CreateRole", RoleName="r", AssumeRolePolicyDocument=TRUST)
     iam("AttachRolePolicy", RoleName="r", PolicyArn=managed)
     with store.transaction() as tx:

@@ -336,6 +336,13 @@ class IamPolicyStore:
         docs = self._identity_docs("role", row.id)
         return PrincipalPolicies(docs, self._boundary_doc(row.boundary_arn), dict(self.get_tags("role", row.id)))
 
+    def policies_for_group(self, group_name: str) -> PrincipalPolicies | None:
+        """A group's inline + attached policies (groups have no boundary and no tags)."""
+        row = self.session.scalars(select(GroupRow).where(GroupRow.name_key == group_name.lower())).one_or_none()
+        if row is None:
+            return None
+        return PrincipalPolicies(self._identity_docs("group", row.id), None, {})
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         out["Policies"] = int(self.session.scalar(select(func.count()).select_from(ManagedPolicyRow)) or 0)
