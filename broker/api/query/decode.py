@@ -13,10 +13,15 @@ Output is plain Python: ``str``, ``int``, ``float``, ``bool``, aware ``datetime`
 offset), ``bytes``, ``list`` and ``dict`` keyed by member name. Absent optional members are absent, never
 ``None``.
 
-Unknown parameters are ignored, as AWS does: the Query front end accepts the common parameters of every
-request (``Action``, ``Version``, the ``X-Amz-*`` SigV4 query parameters, legacy ``AWSAccessKeyId``/
-``Signature``… — https://docs.aws.amazon.com/STS/latest/APIReference/CommonParameters.html) next to the
-operation's own, and parameters that match no member are not an error. They are never copied into the params.
+Unknown *top-level* parameters are ignored, as the awsQuery services do: every request carries common
+parameters next to the operation's own (``Action``, ``Version``, the ``X-Amz-*`` SigV4 query parameters,
+legacy ``AWSAccessKeyId``/``Signature``… — https://docs.aws.amazon.com/STS/latest/APIReference/CommonParameters.html),
+and a newer SDK may send a member this model predates. They are never copied into the params. (The EC2 query
+dialect instead answers ``UnknownParameter`` "The parameter X is not recognized"; IAM/STS are not known to.)
+
+An unknown key *nested under a known member* (``PolicyArns.member.1.Arn`` for ``…arn``, ``Tags.member.1.key``,
+``RoleName.x``) is ``MalformedQueryString``, deliberately stricter than ignoring it: silently dropping a
+misspelled session-policy ARN or tag would issue a session other than the one asked for (fail closed).
 
 A list index that is not a canonical positive integer (``member.0``, ``member.01``, ``member.x``) is
 ``MalformedQueryString``: silently dropping it would drop an element the caller sent. All constraint
@@ -83,6 +88,8 @@ class _Decoder:
             value = self.value(member.shape, child, mpath, hide or member.shape.sensitive)
             if value is not _ABSENT:
                 out[name] = value
+        if path:
+            _refuse_unknown(node, {self._wire_name(m) for m in shape.members.values()}, path)
         return out
 
     @staticmethod
@@ -107,6 +114,7 @@ class _Decoder:
         if kind == "map":
             return self.map(shape, node, path, hide)
         assert node.value is not None
+        _refuse_unknown(node, set(), path)
         return self.scalar(shape, node.value, path, hide)
 
     def _indexed(self, node: _Node, label: str) -> list[tuple[int, _Node]]:
@@ -128,6 +136,8 @@ class _Decoder:
         if holder is None and node.value not in (None, ""):
             self.errors.append(violation(node.value, path, "Member must be a list", sensitive=hide))
             return _ABSENT
+        if not shape.flattened:
+            _refuse_unknown(node, {element.location_name or "member"}, path)
         items = self._indexed(holder, path) if holder is not None else []
         out: list[Any] = []
         for index, child in items:
@@ -144,12 +154,15 @@ class _Decoder:
     def map(self, shape: Shape, node: _Node, path: str, hide: bool) -> Any:
         assert shape.key is not None and shape.value is not None
         holder = node if shape.flattened else node.children.get("entry")
+        if not shape.flattened:
+            _refuse_unknown(node, {"entry"}, path)
         items = self._indexed(holder, path) if holder is not None else []
         out: dict[str, Any] = {}
         key_name = shape.key.location_name or "key"
         value_name = shape.value.location_name or "value"
         for index, entry in items:
             epath = f"{path}.{index}.entry"
+            _refuse_unknown(entry, {key_name, value_name}, epath)
             key_node = entry.children.get(key_name)
             value_node = entry.children.get(value_name)
             if key_node is None or key_node.value is None:
@@ -215,6 +228,16 @@ class _Decoder:
         if stamp.tzinfo is None:
             return stamp.replace(tzinfo=UTC)
         return stamp.astimezone(UTC)
+
+
+def _refuse_unknown(node: _Node, allowed: set[str], path: str) -> None:
+    """Refuse a parameter nested under a known member that the model does not define (see module doc)."""
+    for key in node.children:
+        if key not in allowed:
+            raise MalformedQueryString(
+                f"Unknown parameter '{key}' under '{path}'",
+                detail=f"nested key {key!r} at {path!r} matches no model member",
+            )
 
 
 class _Absent:

@@ -136,3 +136,20 @@ def test_unknown_action_in_a_real_request() -> None:
     body = serialize("iam", "GetRole", {"RoleName": "r"}).replace(b"Action=GetRole", b"Action=GetRoles")
     with pytest.raises(InvalidAction, match=r"^Could not find operation GetRoles for version 2010-05-08$"):
         CODEC.decode_request(body, "", None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("PolicyArns.member.1.Arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2Fx",
+         "Unknown parameter 'Arn' under 'policyArns.1.member'"),
+        ("Tags.member.1.key=k", "Unknown parameter 'key' under 'tags.1.member'"),
+        ("Tags.item.1.Key=k", "Unknown parameter 'item' under 'tags'"),
+        ("RoleSessionName.x=1", "Unknown parameter 'x' under 'roleSessionName'"),
+    ],
+)
+def test_unknown_keys_under_known_members_are_refused(extra: str, message: str) -> None:
+    body = serialize("sts", "AssumeRole", {"RoleArn": "arn:aws:iam::123456789012:role/r", "RoleSessionName": "s1"})
+    with pytest.raises(MalformedQueryString) as err:
+        CODEC.decode_request(body + b"&" + extra.encode(), "", None)
+    assert (err.value.code, err.value.message) == ("MalformedQueryString", message)
