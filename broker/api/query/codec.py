@@ -55,17 +55,19 @@ class QueryCodec:
         self.strict_output = strict_output
         load_models()
 
-    def parse(self, body: bytes, query: str, content_type: str | None) -> dict[str, str]:
+    def parse(self, body: bytes, query: str | bytes, content_type: str | None) -> dict[str, str]:
         """Stage 1: the raw parameters (query string first, then body), duplicates refused."""
         return parse_form(body, query, content_type, max_bytes=self.max_body_bytes)
 
-    def decode(self, body: bytes, query: str, content_type: str | None) -> DecodedRequest:
+    def decode(self, body: bytes, query: str | bytes, content_type: str | None) -> DecodedRequest:
         """All stages, keeping the raw parameters (SigV4 presigned fields, audit)."""
         raw = self.parse(body, query, content_type)
         op = lookup(raw.get("Action"), raw.get("Version"))
         return DecodedRequest(op, decode_input(op, raw), raw)
 
-    def decode_request(self, body: bytes, query: str, content_type: str | None) -> tuple[Operation, dict[str, Any]]:
+    def decode_request(
+        self, body: bytes, query: str | bytes, content_type: str | None
+    ) -> tuple[Operation, dict[str, Any]]:
         """Decode one request into its operation and validated params."""
         decoded = self.decode(body, query, content_type)
         return decoded.operation, decoded.params

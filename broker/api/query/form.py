@@ -82,11 +82,26 @@ def _media_type(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower() or None
 
 
-def parse_form(body: bytes, query: str, content_type: str | None, *, max_bytes: int) -> dict[str, str]:
-    """Decode the query string and form body of one request into an ordered name → value mapping."""
+def _as_text(data: bytes, where: str) -> str:
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        # Raw UTF-8 (curl --data with unescaped text) is tolerated; anything else is not.
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedQueryString(f"Invalid UTF-8 in the {where}") from None
+
+
+def parse_form(body: bytes, query: str | bytes, content_type: str | None, *, max_bytes: int) -> dict[str, str]:
+    """Decode the query string and form body of one request into an ordered name → value mapping.
+
+    Pass the query string as the raw bytes of the request target when possible (ASGI ``scope["query_string"]``);
+    a ``str`` is taken as already-decoded text.
+    """
     if len(body) + len(query) > max_bytes:
         raise RequestEntityTooLarge(
-            f"Request must be smaller than {max_bytes} bytes",
+            f"Request must be at most {max_bytes} bytes",
             detail=f"body {len(body)} + query {len(query)} bytes > {max_bytes}",
         )
     body_pairs: list[tuple[str, str]] = []
@@ -96,14 +111,7 @@ def parse_form(body: bytes, query: str, content_type: str | None, *, max_bytes: 
             raise MalformedQueryString(
                 f"Unsupported Content-Type {media}; expected {FORM_CONTENT_TYPE}",
             )
-        try:
-            text = body.decode("ascii")
-        except UnicodeDecodeError:
-            # Raw UTF-8 in a form body is tolerated (curl --data with unescaped text); anything else is not.
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise MalformedQueryString("Invalid UTF-8 in the request body") from None
-        body_pairs = decode_pairs(text, "request body")
-    query_pairs = decode_pairs(query, "query string")
+        body_pairs = decode_pairs(_as_text(body, "request body"), "request body")
+    query_text = _as_text(query, "query string") if isinstance(query, bytes) else query
+    query_pairs = decode_pairs(query_text, "query string")
     return merge_pairs(query_pairs, body_pairs)

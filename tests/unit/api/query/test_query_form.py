@@ -81,7 +81,7 @@ def test_size_limit_is_inclusive() -> None:
     with pytest.raises(RequestEntityTooLarge) as err:
         parse_form(body, "B=12", FORM, max_bytes=1023)
     assert (err.value.code, err.value.status) == ("RequestEntityTooLarge", 413)
-    assert err.value.message == "Request must be smaller than 1023 bytes"
+    assert err.value.message == "Request must be at most 1023 bytes"
 
 
 _TEXT = st.characters(codec="utf-8")
@@ -91,3 +91,9 @@ _TEXT = st.characters(codec="utf-8")
 def test_round_trips_urlencode(params: dict[str, str]) -> None:
     body = urlencode(params).encode()
     assert parse_form(body, "", FORM, max_bytes=1 << 20) == params
+
+
+def test_query_string_as_raw_bytes() -> None:
+    assert parse_form(b"", "A=caf%C3%A9&B=é".encode(), None, max_bytes=1024) == {"A": "café", "B": "é"}
+    with pytest.raises(MalformedQueryString, match=r"^Invalid UTF-8 in the query string$"):
+        parse_form(b"", b"A=\xff", None, max_bytes=1024)
