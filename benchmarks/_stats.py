@@ -1,9 +1,10 @@
 """Timing harness shared by the benchmarks: per-call ``perf_counter_ns`` samples with gc off, and percentiles.
 
-Method (README.md, "Method"): warm up, then time each call on its own with ``time.perf_counter_ns`` while the
-cyclic garbage collector is disabled, cycling through the request list until a sample cap or a time budget
-is reached; report the median and the 99th percentile. The timer's own cost (an empty call through the same
-loop) is measured too and printed, never subtracted.
+Method (README.md, "Timing method"): warm up, then time each call on its own with ``time.perf_counter_ns``
+while the cyclic garbage collector is disabled, cycling through the request list until a sample cap or a
+time budget is reached, engines alternating in several rounds; report the median and the
+99th percentile. The timer's own cost (an empty call through the same loop) is measured too and printed,
+never subtracted.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Timing", "percentile", "time_batches", "time_calls"]
+__all__ = ["Sampler", "Timing", "interleave", "percentile", "summarise", "time_calls"]
 
 T = TypeVar("T")
 
@@ -42,60 +43,75 @@ def percentile(sorted_samples: Sequence[int], q: float) -> float:
     return float(sorted_samples[rank - 1])
 
 
-def _summarise(samples: list[int], per: int = 1) -> Timing:
-    samples.sort()
-    return Timing(n=len(samples) * per, p50_us=percentile(samples, 50) / 1000 / per,
-                  p99_us=percentile(samples, 99) / 1000 / per, mean_us=sum(samples) / len(samples) / 1000 / per)
+def summarise(samples: Sequence[int], per: int = 1) -> Timing:
+    """Per-decision figures from per-call nanosecond samples (``per`` decisions per call)."""
+    ordered = sorted(samples)
+    return Timing(n=len(ordered) * per, p50_us=percentile(ordered, 50) / 1000 / per,
+                  p99_us=percentile(ordered, 99) / 1000 / per, mean_us=sum(ordered) / len(ordered) / 1000 / per)
+
+
+class Sampler(Generic[T]):
+    """Per-call samples of ``fn(x)`` over ``inputs``, accumulated across interleaved rounds.
+
+    Each round continues where the previous one stopped in ``inputs`` (random order), so a slow engine that
+    exhausts its budget is timed on a prefix of them; ``Timing.n`` reports how many decisions were timed.
+    ``per`` is the number of decisions one call makes (a batch call).
+    """
+
+    def __init__(self, fn: Callable[[T], object], inputs: Sequence[T], *, per: int = 1, warmup: int = 200) -> None:
+        self.fn, self.inputs, self.per, self.warmup = fn, inputs, per, warmup
+        self.samples: list[int] = []
+        self._next = 0
+
+    def run(self, *, budget_s: float, max_samples: int, min_samples: int) -> None:
+        """One round: warm up (first round only), then sample until the budget or the cap, gc disabled."""
+        fn, inputs, n = self.fn, self.inputs, len(self.inputs)
+        for i in range(min(self.warmup, max_samples)):
+            fn(inputs[i % n])
+        self.warmup = 0
+        clock = time.perf_counter_ns
+        append = self.samples.append
+        deadline = clock() + int(budget_s * 1e9)
+        start = len(self.samples)
+        cap = max(max_samples, min_samples)
+        i = self._next
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            while len(self.samples) - start < cap:
+                x = inputs[i % n]
+                t0 = clock()
+                fn(x)
+                append(clock() - t0)
+                i += 1
+                if i & 15 == 0 and len(self.samples) - start >= min_samples and clock() > deadline:
+                    break
+        finally:
+            if enabled:
+                gc.enable()
+        self._next = i
+
+    def timing(self) -> Timing:
+        return summarise(self.samples, self.per)
+
+
+def interleave(samplers: Mapping[str, Sampler[Any]], *, rounds: int, budget_s: float, max_samples: int,
+               min_samples: int = 32) -> dict[str, Timing]:
+    """Run every sampler for ``budget_s`` in total, in ``rounds`` alternating slices.
+
+    Alternating engines within a cell spreads the shared machine's slow spells over all of them, so the
+    ratios measured in one run are not skewed by which engine happened to run during a noisy second.
+    """
+    for _ in range(rounds):
+        for sampler in samplers.values():
+            sampler.run(budget_s=budget_s / rounds, max_samples=max_samples // rounds,
+                        min_samples=max(1, min_samples // rounds))
+    return {name: sampler.timing() for name, sampler in samplers.items()}
 
 
 def time_calls(fn: Callable[[T], object], inputs: Sequence[T], *, budget_s: float, max_samples: int,
                warmup: int = 200, min_samples: int = 32) -> Timing:
-    """Time ``fn(x)`` per call, cycling over ``inputs``, until ``max_samples`` or ``budget_s`` is used up.
-
-    The inputs are in random order, so a slow engine that exhausts its budget early is timed on a random
-    prefix of them; ``Timing.n`` reports how many calls were timed.
-    """
-    for i in range(min(warmup, max_samples)):
-        fn(inputs[i % len(inputs)])
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
-    deadline = clock() + int(budget_s * 1e9)
-    n = len(inputs)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        i = 0
-        while i < max_samples:
-            x = inputs[i % n]
-            t0 = clock()
-            fn(x)
-            append(clock() - t0)
-            i += 1
-            if i & 15 == 0 and i >= min_samples and clock() > deadline:
-                break
-    finally:
-        if enabled:
-            gc.enable()
-    return _summarise(samples)
-
-
-def time_batches(fn: Callable[[], object], per_batch: int, *, budget_s: float, max_batches: int) -> Timing:
-    """Time a whole batch call at a time; the figures are per decision (batch time / ``per_batch``)."""
-    fn()
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    deadline = clock() + int(budget_s * 1e9)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while len(samples) < max_batches:
-            t0 = clock()
-            fn()
-            samples.append(clock() - t0)
-            if clock() > deadline and len(samples) >= 3:
-                break
-    finally:
-        if enabled:
-            gc.enable()
-    return _summarise(samples, per_batch)
+    """One engine on its own: ``fn(x)`` per call over ``inputs`` until ``max_samples`` or ``budget_s``."""
+    sampler = Sampler(fn, inputs, warmup=warmup)
+    sampler.run(budget_s=budget_s, max_samples=max_samples, min_samples=min_samples)
+    return sampler.timing()

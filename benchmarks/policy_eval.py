@@ -24,7 +24,7 @@ from typing import Any
 import cedarpy
 
 from benchmarks import policy_model
-from benchmarks._stats import Timing, time_batches, time_calls
+from benchmarks._stats import Sampler, Timing, interleave
 from benchmarks.policy_broker import load_broker
 from benchmarks.policy_cedar import cedar_request, cedar_verdict, translate_documents
 from benchmarks.policy_corpus import Corpus, EvalRequest, build_corpus
@@ -51,6 +51,7 @@ class Config:
     agree_budget_s: float
     max_samples: int
     batch: int
+    rounds: int
     seed: int
 
 
@@ -124,18 +125,17 @@ def run_set(spec: SetSpec, cfg: Config, broker_note: list[str]) -> SetResult:
     _agree(res, "moto", ref, _verdicts(moto_decide, len(ref), cfg.agree_budget_s), reqs, docs, "moto")
     _agree(res, "cedarpy", ref, _verdicts(cedar_decide, len(ref), cfg.agree_budget_s), reqs, docs, None)
 
-    # --- timing: identical request list, same order, per engine ---
-    timed = partial(time_calls, budget_s=cfg.budget_s, max_samples=cfg.max_samples)
-    res.timings["empty call"] = timed(_noop, reqs)
+    # --- timing: identical request list, same order, engines alternating in rounds ---
+    samplers: dict[str, Sampler[Any]] = {"empty call": Sampler(_noop, reqs)}
     if broker is not None:
-        res.timings["broker"] = timed(broker.decide, prepared)
-        res.timings["broker +Request()"] = timed(broker.request_inclusive, reqs)
-    res.timings["moto"] = timed(lambda r: moto(r.action, r.resource, r.context), reqs)
-    res.timings["cedarpy"] = timed(cedar_one, cedar_reqs)
+        samplers["broker"] = Sampler(broker.decide, prepared)
+        samplers["broker +Request()"] = Sampler(broker.request_inclusive, reqs)
+    samplers["moto"] = Sampler(lambda r: moto(r.action, r.resource, r.context), reqs)
+    samplers["cedarpy"] = Sampler(cedar_one, cedar_reqs)
     batch = cedar_reqs[: cfg.batch]
-    res.timings[f"cedarpy batch/{len(batch)}"] = time_batches(
-        lambda: cedarpy.is_authorized_batch(batch, cedar_ps, entities), len(batch),
-        budget_s=cfg.budget_s, max_batches=max(3, cfg.max_samples // len(batch)))
+    samplers[f"cedarpy batch/{len(batch)}"] = Sampler(
+        lambda b: cedarpy.is_authorized_batch(b, cedar_ps, entities), [batch], per=len(batch), warmup=1)
+    res.timings = interleave(samplers, rounds=cfg.rounds, budget_s=cfg.budget_s, max_samples=cfg.max_samples)
     return res
 
 
@@ -258,9 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
     parser.add_argument("--profile", action="store_true", help="cProfile broker on the typical role, top entries")
     args = parser.parse_args(argv)
-    cfg = (Config(requests=200, budget_s=0.15, agree_budget_s=0.3, max_samples=20_000, batch=20, seed=args.seed)
+    cfg = (Config(requests=200, budget_s=0.15, agree_budget_s=0.3, max_samples=20_000, batch=20, rounds=2,
+                  seed=args.seed)
            if args.quick else
-           Config(requests=2_000, budget_s=2.0, agree_budget_s=2.0, max_samples=400_000, batch=100, seed=args.seed))
+           Config(requests=2_000, budget_s=2.0, agree_budget_s=2.0, max_samples=400_000, batch=100, rounds=4,
+                  seed=args.seed))
     note: list[str] = []
     results = []
     for spec in SETS:
