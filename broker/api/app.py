@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from broker.api.errors import render_error
+from broker.api.query.codec import service_for
 from broker.api.query.decode import decode_input
 from broker.api.query.encode import encode_output
 from broker.api.query.form import parse_form
@@ -173,11 +174,12 @@ async def _query(broker: Broker, request: Request) -> Response:
     )
     op: Operation | None = None
     params: dict[str, Any] = {}
+    form: dict[str, str] = {}
     dispatched = False  # once the dispatcher runs, it audits its own refusals
     try:
         body = await _read_body(request, broker.settings.max_body_bytes)
         form = parse_form(
-            body, request.scope.get("query_string", b"").decode("latin-1"), request.headers.get("content-type"),
+            body, request.scope.get("query_string", b""), request.headers.get("content-type"),
             max_bytes=broker.settings.max_body_bytes,
         )
         op = lookup(form.get("Action"), form.get("Version"))
@@ -204,11 +206,11 @@ async def _query(broker: Broker, request: Request) -> Response:
         broker.requests.labels(op.name, "OK").inc()
         return Response(payload, media_type="text/xml", headers={"x-amzn-RequestId": rid})
     except BrokerError as error:
-        return _refuse(broker, call, op, params, error, audited=dispatched)
+        return _refuse(broker, call, op, params, error, audited=dispatched, form=form)
     except Exception as exc:
         _log.exception("request %s failed", rid)
         failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
-        return _refuse(broker, call, op, params, failure, audited=dispatched)
+        return _refuse(broker, call, op, params, failure, audited=dispatched, form=form)
     finally:
         broker.latency.labels(op.service if op else "unknown").observe(time.perf_counter() - started)
 
@@ -220,14 +222,15 @@ def _unsupported(op: Operation) -> BrokerError:
 
 
 def _refuse(
-    broker: Broker, call: CallContext, op: Operation | None, params: dict[str, Any], error: BrokerError, *, audited: bool
+    broker: Broker, call: CallContext, op: Operation | None, params: dict[str, Any], error: BrokerError, *, audited: bool,
+    form: dict[str, str],
 ) -> Response:
     # The dispatcher already audited errors raised inside an operation; everything refused before
     # (authentication, decoding, validation) is audited here, so every request leaves one event.
+    service = op.service if op else service_for(form or {})
     if not audited:
         action = op.name if op else "Unknown"
-        service = op.service if op else "sts"
         broker.dispatcher.record_refusal(call, service, action, params, error)
     broker.requests.labels(op.name if op else "Unknown", error.code).inc()
-    status, body = render_error(error, call.request_id, service=op.service if op else "sts")
+    status, body = render_error(error, call.request_id, service=service)
     return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": call.request_id})
