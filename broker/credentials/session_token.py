@@ -1,0 +1,304 @@
+"""Sealed session tokens: everything a later request needs, AES-256-GCM under a keyring key.
+
+DESIGN.md §4 "Session tokens are sealed, not looked up". AWS says of ``Credentials.SessionToken`` only
+that callers must make no assumption about its size or content (AWS STS API Reference, Data Types,
+"Credentials", https://docs.aws.amazon.com/STS/latest/APIReference/API_Credentials.html); broker's
+token is compact, URL-safe base64 text (no padding) of::
+
+    header = 0x01 (version) | len(kid) (1 byte) | kid (ASCII)
+    token  = header | nonce (12 bytes) | AES-256-GCM(key[kid], nonce, zlib(JSON claims), aad=header)
+
+The header is the associated data, so the key id cannot be swapped and the version cannot be
+downgraded. Opening fails closed: anything that is not a token sealed by a key we hold is
+``InvalidClientTokenId`` ("The security token included in the request is invalid."), a token past its
+expiry is ``ExpiredToken`` ("The security token included in the request is expired"), the wording of
+AWS STS API Reference "Common Errors" (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+``open_at`` is the explicit-time twin of ``open`` (cryptography's ``decrypt_at_time`` habit).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from broker.clock import Clock
+from broker.credentials.keyring import KeyMaterial, Keyring
+from broker.errors import ExpiredToken, InvalidClientTokenId
+from broker.ids import Entropy
+
+__all__ = [
+    "EXPIRED_TOKEN",
+    "INVALID_TOKEN",
+    "MAX_TOKEN_CHARS",
+    "SessionClaims",
+    "SessionKind",
+    "SessionTokenCodec",
+    "pack_claims",
+]
+
+INVALID_TOKEN = "The security token included in the request is invalid."
+EXPIRED_TOKEN = "The security token included in the request is expired"
+MAX_TOKEN_CHARS = 8192
+"""Refuse anything longer before decoding (a sealed token with a full session policy is ~2 KB)."""
+_MAX_PLAINTEXT = 64 * 1024
+_VERSION = 1
+_NONCE = 12
+
+SessionKind = Literal["assumed-role", "user", "root", "federated-user"]
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    """The content of one session token.
+
+    ``principal_arn``/``principal_id``/``principal_name`` name the IAM entity whose policies apply: the
+    role (``AROA…``) for a role session, the user (``AIDA…``) or root (the account id) for
+    ``GetSessionToken`` credentials. ``session_id`` identifies the session for revocation.
+    """
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    kind: SessionKind
+    account: str
+    principal_arn: str
+    principal_id: str
+    principal_name: str
+    issued_at: datetime
+    expires_at: datetime
+    session_id: str
+    session_name: str | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    source_identity: str | None = None
+    mfa_authenticated_at: datetime | None = None
+    chain_depth: int = 0
+    federated_provider: str | None = None
+    federated_subject: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionClaims(access_key_id={self.access_key_id!r}, secret_access_key=**********, kind={self.kind!r}, "
+            f"principal_arn={self.principal_arn!r}, session_name={self.session_name!r}, "
+            f"session_id={self.session_id!r}, expires_at={self.expires_at.isoformat()})"
+        )
+
+    @property
+    def mfa_present(self) -> bool:
+        return self.mfa_authenticated_at is not None
+
+    @property
+    def transitive_tags(self) -> tuple[tuple[str, str], ...]:
+        wanted = {k.lower() for k in self.transitive_tag_keys}
+        return tuple((k, v) for k, v in self.tags if k.lower() in wanted)
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("time is not an integer")
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def pack_claims(claims: SessionClaims) -> bytes:
+    """The compressed payload (also what ``PackedPolicySize`` is measured against, see ``mint``)."""
+    body: dict[str, Any] = {
+        "ak": claims.access_key_id,
+        "sk": claims.secret_access_key,
+        "k": claims.kind,
+        "a": claims.account,
+        "pa": claims.principal_arn,
+        "pi": claims.principal_id,
+        "pn": claims.principal_name,
+        "iat": _epoch(claims.issued_at),
+        "exp": _epoch(claims.expires_at),
+        "sid": claims.session_id,
+    }
+    optional: dict[str, Any] = {
+        "sn": claims.session_name,
+        "p": claims.policy,
+        "pm": list(claims.policy_arns) or None,
+        "tg": [list(t) for t in claims.tags] or None,
+        "tt": list(claims.transitive_tag_keys) or None,
+        "si": claims.source_identity,
+        "mfa": _epoch(claims.mfa_authenticated_at) if claims.mfa_authenticated_at else None,
+        "cd": claims.chain_depth or None,
+        "fp": claims.federated_provider,
+        "fs": claims.federated_subject,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return zlib.compress(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), 9)
+
+
+def _str(body: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+    value = body.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"claim {key} is not a string")
+    return value
+
+
+def _strings(body: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"claim {key} is not a list of strings")
+    return tuple(value)
+
+
+def _unpack(plaintext: bytes) -> SessionClaims:
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(plaintext, _MAX_PLAINTEXT)
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError("payload too large or truncated")
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise ValueError("payload is not an object")
+    kind = _str(body, "k")
+    if kind not in ("assumed-role", "user", "root", "federated-user"):
+        raise ValueError(f"unknown session kind {kind!r}")
+    tags_raw = body.get("tg", [])
+    if not isinstance(tags_raw, list) or not all(
+        isinstance(t, list) and len(t) == 2 and all(isinstance(x, str) for x in t) for t in tags_raw
+    ):
+        raise ValueError("claim tg is not a list of pairs")
+    depth = body.get("cd", 0)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError("claim cd is not a count")
+    mfa = body.get("mfa")
+    return SessionClaims(
+        access_key_id=_str(body, "ak"),
+        secret_access_key=_str(body, "sk"),
+        kind=kind,
+        account=_str(body, "a"),
+        principal_arn=_str(body, "pa"),
+        principal_id=_str(body, "pi"),
+        principal_name=_str(body, "pn"),
+        issued_at=_time(body.get("iat")),
+        expires_at=_time(body.get("exp")),
+        session_id=_str(body, "sid"),
+        session_name=_str(body, "sn", optional=True),
+        policy=_str(body, "p", optional=True),
+        policy_arns=_strings(body, "pm"),
+        tags=tuple((t[0], t[1]) for t in tags_raw),
+        transitive_tag_keys=_strings(body, "tt"),
+        source_identity=_str(body, "si", optional=True),
+        mfa_authenticated_at=_time(mfa) if mfa is not None else None,
+        chain_depth=depth,
+        federated_provider=_str(body, "fp", optional=True),
+        federated_subject=_str(body, "fs", optional=True),
+    )
+
+
+def _header(kid: str) -> bytes:
+    raw = kid.encode("ascii")
+    if not 0 < len(raw) < 256:
+        raise ValueError("key id must be 1..255 ASCII characters")
+    return bytes([_VERSION, len(raw)]) + raw
+
+
+def _b64decode(token: str) -> bytes:
+    padded = token + "=" * (-len(token) % 4)
+    return base64.b64decode(padded, altchars=b"-_", validate=True)
+
+
+class SessionTokenCodec:
+    """Seals and opens session tokens with a keyring (held by reference: pass a getter to follow rotation).
+
+    Opened tokens are cached by their exact text (they were authenticated before being cached, and the
+    expiry is still checked on every open), so the hot path of a repeated request skips AES and zlib.
+    """
+
+    def __init__(self, keyring: Keyring | Any, *, cache_size: int = 4096) -> None:
+        self._source = keyring
+        self._cache: OrderedDict[str, SessionClaims] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SessionTokenCodec(cached={len(self._cache)})"
+
+    @property
+    def keyring(self) -> Keyring:
+        source = self._source
+        return source if isinstance(source, Keyring) else source()
+
+    def seal(self, claims: SessionClaims, *, now: datetime, entropy: Entropy, key: KeyMaterial | None = None) -> str:
+        """Seal ``claims`` with ``key`` (default: the current session-token key at ``now``)."""
+        key = key or self.keyring.current("session-token", now)
+        header = _header(key.key_id)
+        nonce = entropy.token_bytes(_NONCE)
+        body = AESGCM(key.secret).encrypt(nonce, pack_claims(claims), header)
+        return base64.urlsafe_b64encode(header + nonce + body).rstrip(b"=").decode("ascii")
+
+    def open(self, token: str, clock: Clock) -> SessionClaims:
+        return self.open_at(token, clock.now())
+
+    def open_at(self, token: str, now: datetime) -> SessionClaims:
+        """The claims of ``token`` if it is genuine and unexpired at ``now``."""
+        with self._lock:
+            claims = self._cache.get(token)
+            if claims is not None:
+                self._cache.move_to_end(token)
+        if claims is None:
+            claims = self._open(token)
+            with self._lock:
+                self._cache[token] = claims
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        if now >= claims.expires_at:
+            detail = f"session {claims.session_id} expired at {claims.expires_at.isoformat()}"
+            raise ExpiredToken(EXPIRED_TOKEN, detail=detail)
+        return claims
+
+    def key_id_of(self, token: str) -> str | None:
+        """The key id named in a token's header, without opening it (``None`` if unreadable)."""
+        try:
+            raw = _b64decode(token[:400])
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) < 2 or raw[0] != _VERSION or len(raw) < 2 + raw[1]:
+            return None
+        return raw[2 : 2 + raw[1]].decode("ascii", "replace")
+
+    def _open(self, token: str) -> SessionClaims:
+        def invalid(reason: str) -> InvalidClientTokenId:
+            return InvalidClientTokenId(INVALID_TOKEN, detail=f"session token refused: {reason}")
+
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise invalid("empty or oversized")
+        try:
+            raw = _b64decode(token)
+        except (binascii.Error, ValueError) as exc:
+            raise invalid("not base64url") from exc
+        if len(raw) < 2 or raw[0] != _VERSION:
+            raise invalid("unknown version")
+        end = 2 + raw[1]
+        if raw[1] == 0 or len(raw) < end + _NONCE + 16:
+            raise invalid("truncated")
+        header, kid = raw[:end], raw[2:end].decode("ascii", "replace")
+        key = self.keyring.by_kid(kid)
+        if key is None or key.purpose != "session-token":
+            raise invalid(f"unknown key id {kid!r}")
+        try:
+            plaintext = AESGCM(key.secret).decrypt(raw[end : end + _NONCE], raw[end + _NONCE :], header)
+        except InvalidTag as exc:
+            raise invalid(f"authentication failed under key {kid}") from exc
+        try:
+            return _unpack(plaintext)
+        except (ValueError, zlib.error, UnicodeDecodeError) as exc:  # genuine key, bad payload: a bug, refuse
+            raise invalid(f"payload unreadable: {exc}") from exc
