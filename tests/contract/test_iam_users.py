@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from conftest import ACCOUNT, Caller, count_rows
 from iam_docs import ALLOW_ALL
 
@@ -155,3 +156,34 @@ def test_non_root_is_denied(iam: Caller, root: Principal, store: SqlStore) -> No
     assert "iam:CreateUser" in err.value.message
     assert f"arn:aws:iam::{ACCOUNT}:user/alice" in err.value.message
     assert count_rows(store, "iam_users") == 0
+
+
+def test_unique_name_race_reads_as_entity_already_exists(store: SqlStore) -> None:
+    """Two transactions that both passed the existence check: the loser gets EntityAlreadyExists."""
+    from broker.store.sqlalchemy.repositories.iam_records import UserRecord
+
+    with store.transaction() as tx:
+        tx.iam.create_user(UserRecord("AIDAAAAAAAAAAAAAAAAA1", "alice", "/", START))
+    with pytest.raises(EntityAlreadyExists) as err, store.transaction() as tx:
+        tx.iam.create_user(UserRecord("AIDAAAAAAAAAAAAAAAAA2", "ALICE", "/", START))
+    assert err.value.message == "User with name ALICE already exists."
+    assert count_rows(store, "iam_users") == 1
+
+
+def test_rename_carries_mfa_devices(iam: Caller, store: SqlStore) -> None:
+    iam("CreateUser", UserName="alice")
+    with store.transaction() as tx:
+        from broker.store.sqlalchemy.models.security import MfaDeviceRow
+
+        tx.session.add(
+            MfaDeviceRow(
+                serial_number=f"arn:aws:iam::{ACCOUNT}:mfa/alice", user_name="alice", sealed_seed=b"x", created_at=START
+            )
+        )
+    iam("UpdateUser", UserName="alice", NewUserName="alicia")
+    with store.transaction() as tx:
+        owner = tx.session.execute(sa.text("SELECT user_name FROM mfa_devices")).scalar_one()
+    assert owner == "alicia"
+    with pytest.raises(DeleteConflict) as err:
+        iam("DeleteUser", UserName="alicia")
+    assert err.value.message == "Cannot delete entity, must delete MFA device first."

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from broker.errors import EntityAlreadyExists
 from broker.store.sqlalchemy.models.iam import (
     AccessKeyRow,
     AttachmentRow,
@@ -73,6 +75,14 @@ def _key(row: AccessKeyRow, user: UserRow | None) -> AccessKeyRecord:
     )
 
 
+def _flush_unique(session: Session, message: str) -> None:
+    """Flush; a unique-name race lost to a concurrent transaction reads as ``EntityAlreadyExists``."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise EntityAlreadyExists(message, detail=f"unique constraint: {exc.orig}") from exc
+
+
 class IamRepository(IamPolicyStore):
     """Typed access to the IAM tables for one unit of work."""
 
@@ -104,13 +114,17 @@ class IamRepository(IamPolicyStore):
                 boundary_arn=user.boundary_arn,
             )
         )
-        self.session.flush()
+        _flush_unique(self.session, f"User with name {user.name} already exists.")
 
     def save_user(self, user: UserRecord) -> None:
         """Write a changed user (name, path, boundary) back."""
         row = self.session.get_one(UserRow, user.id)
+        if row.name != user.name:  # MFA devices are keyed by user name (security tables)
+            self.session.execute(
+                update(MfaDeviceRow).where(MfaDeviceRow.user_name == row.name).values(user_name=user.name)
+            )
         row.name, row.name_key, row.path, row.boundary_arn = user.name, user.name.lower(), user.path, user.boundary_arn
-        self.session.flush()
+        _flush_unique(self.session, f"User with name {user.name} already exists.")
 
     def delete_user(self, user_id: str) -> None:
         self.delete_all_tags("user", user_id)
@@ -155,12 +169,12 @@ class IamRepository(IamPolicyStore):
                 id=group.id, name=group.name, name_key=group.name.lower(), path=group.path, created_at=group.created_at
             )
         )
-        self.session.flush()
+        _flush_unique(self.session, f"Group with name {group.name} already exists.")
 
     def save_group(self, group: GroupRecord) -> None:
         row = self.session.get_one(GroupRow, group.id)
         row.name, row.name_key, row.path = group.name, group.name.lower(), group.path
-        self.session.flush()
+        _flush_unique(self.session, f"Group with name {group.name} already exists.")
 
     def delete_group(self, group_id: str) -> None:
         self.session.execute(delete(GroupRow).where(GroupRow.id == group_id))
@@ -226,7 +240,7 @@ class IamRepository(IamPolicyStore):
                 boundary_arn=role.boundary_arn,
             )
         )
-        self.session.flush()
+        _flush_unique(self.session, f"Role with name {role.name} already exists.")
 
     def save_role(self, role: RoleRecord) -> None:
         """Write back the mutable fields of a role (trust policy, description, duration, boundary)."""

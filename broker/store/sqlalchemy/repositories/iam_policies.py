@@ -9,8 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from broker.errors import EntityAlreadyExists
 from broker.store.sqlalchemy.models.iam import (
     AttachmentRow,
     GroupMemberRow,
@@ -126,7 +128,13 @@ class IamPolicyStore:
                 updated_at=policy.updated_at,
             )
         )
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError as exc:  # a concurrent CreatePolicy won the unique name
+            raise EntityAlreadyExists(
+                f"A policy called {policy.name} already exists. Duplicate names are not allowed.",
+                detail=f"unique constraint: {exc.orig}",
+            ) from exc
         self.session.add(
             PolicyVersionRow(
                 policy_id=policy.id, version_id="v1", number=1, document=document, created_at=policy.created_at
