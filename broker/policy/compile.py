@@ -44,6 +44,21 @@ def _alternation(sources: list[str]) -> _Match | None:
     return re.compile("(?:" + "|".join(sources) + ")", re.DOTALL).fullmatch
 
 
+def _static_test(
+    exact: frozenset[str], rx: _Match | None, negated: bool, lists_everything: bool
+) -> Callable[[str], bool]:
+    """Resource test for a statement without policy variables (NotResource inverts it)."""
+    if lists_everything:
+        return lambda resource: not negated
+    if rx is None:
+        if not negated:
+            return exact.__contains__
+        return lambda resource: resource not in exact
+    if not negated:
+        return lambda resource: resource in exact or rx(resource) is not None
+    return lambda resource: not (resource in exact or rx(resource) is not None)
+
+
 class CompiledStatement:
     """One statement, ready to evaluate. ``index`` is its position in the policy."""
 
@@ -52,6 +67,7 @@ class CompiledStatement:
         "_action_exact",
         "_action_rx",
         "_res_exact",
+        "_res_patterns",
         "_res_rx",
         "_res_templates",
         "_template_cache",
@@ -64,6 +80,8 @@ class CompiledStatement:
         "pointer",
         "principal",
         "res_any",
+        "res_test",
+        "semantic_key",
         "sid",
     )
 
@@ -87,6 +105,7 @@ class CompiledStatement:
         exact: list[str] = []
         sources: list[str] = []
         templates: list[Template] = []
+        patterns: list[str] = []
         any_resource = resources is None
         for resource in resources or ():
             if resource == "*":
@@ -97,6 +116,7 @@ class CompiledStatement:
             if template is not None:
                 templates.append(template)
             elif has_wildcard(resource):
+                patterns.append(resource)
                 sources.append(arn_glob_source(resource)[0])
             else:
                 exact.append(resource)
@@ -104,12 +124,42 @@ class CompiledStatement:
         self.res_any = any_resource and not spec.not_resource
         self._res_exact = frozenset(["*"] if (any_resource and spec.not_resource) else exact)
         self._res_rx = _alternation(sources)
+        self._res_patterns = tuple(patterns)
         self._res_templates = tuple(templates)
         self._template_cache: dict[str, _Match] = {}
+        # res_test: a one-argument test when no policy variable is involved (the common, fast case).
+        self.res_test: Callable[[str], bool] | None = (
+            None
+            if templates
+            else _static_test(self._res_exact, self._res_rx, spec.not_resource, any_resource and spec.not_resource)
+        )
+        # Everything but Sid and Action: statements with equal keys decide identically for an action they
+        # both cover, so a plan evaluates them once and reports all of them.
+        self.semantic_key: tuple[object, ...] = (
+            spec.effect,
+            variables,
+            spec.not_resource,
+            None if resources is None else tuple(sorted(set(resources))),
+            spec.not_principal,
+            None if spec.principal is None else tuple(sorted(spec.principal.items())),
+            tuple(c.signature for c in spec.clauses),
+        )
 
     @property
     def exact_actions(self) -> frozenset[str]:
         return self._action_exact
+
+    def resource_index_keys(self) -> tuple[list[str], list[str]] | None:
+        """(exact resources, literal prefixes of wildcard patterns), or ``None`` when the statement must
+        always be checked (``"*"``, NotResource, policy variables, no Resource element)."""
+        if self.res_any or self.not_resource or self._res_templates:
+            return None
+        prefixes: list[str] = []
+        if self._res_rx is not None:
+            for pattern in self._res_patterns:
+                cut = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=len(pattern))
+                prefixes.append(pattern[:cut])
+        return sorted(self._res_exact), prefixes
 
     # -- actions -----------------------------------------------------------------------------------
     def _lists_action(self, action: str) -> bool:

@@ -24,6 +24,8 @@ Revocation needs no code here: AWS's "revoke active sessions" is an inline Deny 
 ``aws:TokenIssueTime`` and evaluates like any Deny. The root user is not special-cased: callers do not
 evaluate requests by root. A statement that raises while being evaluated is recorded in ``errors``: an
 Allow is skipped, a Deny counts as matching (fail closed).
+
+The statement loop and the rule are one function on purpose: this is the hot path of every request.
 """
 
 from __future__ import annotations
@@ -36,66 +38,61 @@ __all__ = ["evaluate"]
 
 _GRANTS: tuple[ResourceGrant, ...] = ("none", "account", "role", "direct")
 _NO_KEYS: tuple[str, ...] = ()
+_new = tuple.__new__
 
 
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
     plan: Plan = policies.__dict__.get("_plan") or plan_for(policies)
-    candidates = plan.memo.get(request.action_key) or plan.candidates(request.action_key)
     ctx, resource, principal = request.ctx, request.resource, request.principal
+    entry = plan.memo.get(request.action_key) or plan.entry(request.action_key)
+    units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]
     missing: list[str] = []
-    errors: list[str] = []
+    errors: list[str] | None = None
     denies: list[MatchedStatement] = []
     allows: list[MatchedStatement] = []
     identity_allow = boundary_allow = session_allow = False
     grant = NONE
-    for statement, code, record in candidates:
+    for statement, code, records, _rank in units:
         level = NONE
         try:
-            if not (statement.res_any or statement.resource_matches(resource, ctx)):
-                continue
-            if statement.clauses and not statement.conditions_hold(ctx, missing):
-                continue
+            if not statement.res_any:
+                test = statement.res_test
+                if not (test(resource) if test is not None else statement.resource_matches(resource, ctx)):
+                    continue
+            if statement.clauses:
+                for clause in statement.clauses:  # AND across operators and keys
+                    if not clause.holds(ctx, missing):
+                        break
+                else:
+                    clause = None
+                if clause is not None:
+                    continue
             if statement.principal is not None:
                 level = statement.principal.level(principal)
                 if level == NONE:
                     continue
         except Exception as exc:  # a broken statement never raises out of evaluate
-            errors.append(f"{record.policy_id} {record.pointer}: {type(exc).__name__}: {exc}")
+            errors = errors or []
+            errors.append(f"{records[0].policy_id} {records[0].pointer}: {type(exc).__name__}: {exc}")
             if not statement.deny:
                 continue
         if statement.deny:
-            denies.append(record)
+            denies.extend(records)
+            continue
+        allows.extend(records)
+        if code == IDENTITY:
+            identity_allow = True
+        elif code == RESOURCE:
+            grant = max(grant, level)
+        elif code == BOUNDARY:
+            boundary_allow = True
         else:
-            allows.append(record)
-            if code == IDENTITY:
-                identity_allow = True
-            elif code == RESOURCE:
-                grant = max(grant, level)
-            elif code == BOUNDARY:
-                boundary_allow = True
-            else:
-                session_allow = True
-    return _decide(request, plan, denies, allows, identity_allow, grant, boundary_allow, session_allow, missing, errors)
+            session_allow = True
 
-
-def _decide(
-    request: Request,
-    plan: Plan,
-    denies: list[MatchedStatement],
-    allows: list[MatchedStatement],
-    identity_allow: bool,
-    grant: int,
-    boundary_allow: bool,
-    session_allow: bool,
-    missing: list[str],
-    errors: list[str],
-) -> Decision:
-    """The combining rule (module docstring, steps 1-6)."""
+    # The combining rule (module docstring, steps 1-6).
     boundary = boundary_allow if plan.has_boundary else None
     session = session_allow if plan.has_session else None
-    limits_ok = boundary is not False and session is not False
-    principal = request.principal
     must_allow = plan.must_allow
     if must_allow is None:
         must_allow = request.action_key.startswith("sts:assumerole")
@@ -107,7 +104,7 @@ def _decide(
         effect, reason = "ExplicitDeny", "an explicit Deny statement applies"
     elif cross and not (identity_allow and grant != NONE):
         effect, reason = "ImplicitDeny", "cross-account access needs both an identity-based and a resource-based allow"
-    elif not cross and grant == DIRECT:
+    elif grant == DIRECT and not cross:
         effect, reason = "Allow", "a resource-based policy allows and names the principal directly"
     elif must_allow and grant == NONE:
         effect, reason = "ImplicitDeny", "the resource-based (trust) policy does not allow the principal"
@@ -117,22 +114,21 @@ def _decide(
         effect, reason = "ImplicitDeny", "the permissions boundary does not allow the action"
     elif session is False:
         effect, reason = "ImplicitDeny", "no session policy allows the action"
+    elif identity_allow:
+        effect, reason = "Allow", "identity-based policies allow the action"
     else:
-        assert limits_ok
-        effect = "Allow"
-        reason = (
-            "a resource-based policy naming the role allows"
-            if grant == ROLE and not identity_allow
-            else ("identity-based policies allow the action")
-        )
-    return Decision(
-        effect,
-        tuple(denies) if denies else tuple(allows),
-        tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
-        tuple(errors) if errors else _NO_KEYS,
-        identity_allow,
-        _GRANTS[grant],
-        boundary,
-        session,
-        reason,
+        effect, reason = "Allow", "a resource-based policy naming the role allows the action"
+    return _new(
+        Decision,
+        (
+            effect,
+            tuple(denies) if denies else tuple(allows),
+            tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
+            tuple(errors) if errors else _NO_KEYS,
+            identity_allow,
+            _GRANTS[grant],
+            boundary,
+            session,
+            reason,
+        ),
     )

@@ -1,29 +1,100 @@
 """A policy set's evaluation plan: for each distinct action, the statements that can apply, remembered.
 
-Building the candidate list consults each policy's action index once per distinct action; afterwards a
-decision for that action is one dictionary lookup away from the handful of statements that matter, so
-the cost of a decision does not grow with the number of statements that cannot match. The memo is
-bounded (it is emptied when full). Plans are attached to the ``PolicySet`` that asked for them and also
+Building an action's entry consults each policy's action index once; afterwards a decision for that
+action is one dictionary lookup away from the statements that matter, so its cost does not grow with
+the statements that cannot match. Two refinements keep large sets fast:
+
+- statements that are identical but for Sid and Action (the same TLS-only Deny pasted into many
+  policies) form one *unit*: evaluated once, every one of them reported when it matches;
+- an action with many units gets a resource index: units whose Resource is exact are found by the
+  request's resource, units with wildcard ARNs by the literal prefix before the first wildcard (a
+  necessary condition for a match); the rest (``"*"``, NotResource, variables) are always checked.
+
+The memo is bounded (emptied when full). A plan is attached to the ``PolicySet`` that asked for it and
 kept in a small module cache keyed by the compiled policies, so a caller that rebuilds an equal set per
-request still reuses the plan.
+request still reuses it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from operator import itemgetter
 
 from broker.policy.compile import CompiledPolicy, CompiledStatement
 from broker.policy.model import MatchedStatement, PolicySet, SetName
 
-__all__ = ["BOUNDARY", "IDENTITY", "RESOURCE", "SESSION", "Candidate", "Plan", "plan_for"]
+__all__ = ["BOUNDARY", "IDENTITY", "RESOURCE", "SESSION", "Entry", "IndexedEntry", "Plan", "Unit", "plan_for"]
 
 IDENTITY, RESOURCE, BOUNDARY, SESSION = 0, 1, 2, 3
 _SET_NAMES: tuple[SetName, ...] = ("identity", "resource", "boundary", "session")
 _MEMO_LIMIT = 8192
 _PLAN_CACHE_LIMIT = 2048
+_INDEX_FROM = 8  # units per action before a resource index pays for itself
+_MAX_PREFIX_LENGTHS = 48
 
-Candidate = tuple[CompiledStatement, int, MatchedStatement]
-_Key = tuple[tuple[CompiledPolicy, ...], tuple[CompiledPolicy, ...], object, object, object]
+Unit = tuple[CompiledStatement, int, tuple[MatchedStatement, ...], int]
+"""(representative statement, set code, records of every statement in the unit, rank in document order)."""
+_rank = itemgetter(3)
+
+
+class IndexedEntry:
+    """The units of one action, indexed by resource."""
+
+    __slots__ = ("_always", "_exact", "_lengths", "_overlap", "_prefix")
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        always: list[Unit] = []
+        exact: dict[str, list[Unit]] = {}
+        prefix: dict[str, list[Unit]] = {}
+        for unit in units:
+            keys = unit[0].resource_index_keys()
+            if keys is None:
+                always.append(unit)
+                continue
+            for resource in keys[0]:
+                exact.setdefault(resource, []).append(unit)
+            for head in keys[1]:
+                prefix.setdefault(head, []).append(unit)
+        lengths = sorted({len(k) for k in prefix})
+        if len(lengths) > _MAX_PREFIX_LENGTHS:  # too scattered to probe: check those units every time
+            seen = {u[3] for u in always}
+            for group in prefix.values():
+                for unit in group:
+                    if unit[3] not in seen:
+                        seen.add(unit[3])
+                        always.append(unit)
+            always.sort(key=lambda u: u[3])
+            prefix, lengths = {}, []
+        self._always = tuple(always)
+        # A unit filed under several keys (several Resource entries) could be selected twice.
+        filed = [u[3] for group in (*exact.values(), *prefix.values()) for u in group]
+        self._overlap = len(filed) != len(set(filed))
+        self._exact = {k: tuple(v) for k, v in exact.items()}
+        self._prefix = {k: tuple(v) for k, v in prefix.items()}
+        self._lengths = tuple(lengths)
+
+    def select(self, resource: str) -> Sequence[Unit]:
+        """The units that may match ``resource``, in document order."""
+        hits = self._exact.get(resource)
+        size = len(resource)
+        prefix = self._prefix
+        for length in self._lengths:
+            if length > size:
+                break
+            group = prefix.get(resource[:length])
+            if group is not None:
+                hits = group if hits is None else hits + group
+        if hits is None:
+            return self._always
+        if self._overlap:
+            hits = tuple({u[3]: u for u in hits}.values())
+        units = [*self._always, *hits]
+        units.sort(key=_rank)
+        return units
+
+
+Entry = tuple[Unit, ...] | IndexedEntry
 
 
 class Plan:
@@ -38,14 +109,15 @@ class Plan:
         self.has_boundary = policies.boundary is not None
         self.has_session = policies.session is not None
         self.must_allow = policies.resource_must_allow
-        self.memo: dict[str, tuple[Candidate, ...]] = {}
+        self.memo: dict[str, Entry] = {}
 
-    def candidates(self, action: str) -> tuple[Candidate, ...]:
-        """The statements whose Action/NotAction covers ``action`` (lower-cased), memoised."""
+    def entry(self, action: str) -> Entry:
+        """The units whose Action/NotAction covers ``action`` (lower-cased), memoised."""
         found = self.memo.get(action)
         if found is not None:
             return found
-        out: list[Candidate] = []
+        groups: dict[tuple[object, ...], tuple[CompiledStatement, int, list[MatchedStatement], int]] = {}
+        rank = 0
         for code, policy in self.sets:
             for statement in policy.candidates(action):
                 record = MatchedStatement(
@@ -55,21 +127,28 @@ class Plan:
                     "Deny" if statement.deny else "Allow",
                     _SET_NAMES[code],
                 )
-                out.append((statement, code, record))
-        result = tuple(out)
+                key = (code, statement.semantic_key)
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = (statement, code, [record], rank)
+                else:
+                    group[2].append(record)
+                rank += 1
+        units: list[Unit] = [(g[0], g[1], tuple(g[2]), g[3]) for g in groups.values()]
+        result: Entry = tuple(units) if len(units) < _INDEX_FROM else IndexedEntry(units)
         if len(self.memo) >= _MEMO_LIMIT:
             self.memo.clear()
         self.memo[action] = result
         return result
 
 
-_plans: dict[_Key, Plan] = {}
+_plans: dict[tuple[object, ...], Plan] = {}
 _lock = threading.Lock()
 
 
 def plan_for(policies: PolicySet) -> Plan:
     """The plan of ``policies``, built once and attached to it."""
-    key: _Key = (
+    key = (
         tuple(policies.identity),
         tuple(policies.resource),
         policies.boundary,

@@ -20,7 +20,7 @@ Condition key names are compared lower-cased (they are case-insensitive).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from broker.policy.conditions.base import Matcher, Operator, regex_matcher
 from broker.policy.conditions.registry import ParsedOperator
@@ -35,7 +35,7 @@ _CACHE_LIMIT = 256
 
 
 class Clause:
-    """A compiled ``"Operator": {"key": values}`` entry; call ``holds(ctx, missing)``.
+    """A compiled ``"Operator": {"key": values}`` entry; call ``holds(ctx, missing)`` (specialised per shape).
 
     ``missing`` collects (as written in the policy) the keys the clause needed but the request lacked.
     """
@@ -48,11 +48,13 @@ class Clause:
         "_set",
         "_static",
         "_templates",
+        "holds",
         "if_exists",
         "key",
         "key_name",
         "operator",
         "operator_name",
+        "signature",
     )
 
     def __init__(
@@ -74,10 +76,34 @@ class Clause:
         self._static = tuple(values)
         self._templates = tuple(templates)
         self._cache: dict[tuple[str | None, ...], Matcher] = {}
+        self.signature = (operator_name, self.key, self._static, tuple(t.source for t in self._templates))
         # Raises ValueError for values the operator cannot take (validation reports it).
         self._matcher: Matcher | None = parsed.operator.build(self._static) if not templates else None
         if templates and self._static:
             parsed.operator.build(self._static)
+        self.holds: Callable[[Context, list[str]], bool] = (
+            self._fast() if self._matcher is not None and not self._null and not self._set else self._holds
+        )
+
+    def _fast(self) -> Callable[[Context, list[str]], bool]:
+        """``holds`` for the common clause: no set operator, not Null, no variables."""
+        key, name, matcher = self.key, self.key_name, self._matcher
+        negated = self._negated
+        when_absent = self.if_exists or negated
+        assert matcher is not None
+
+        def holds(ctx: Context, missing: list[str]) -> bool:
+            value = ctx.get(key)
+            if value is None:
+                missing.append(name)
+                return when_absent
+            if value.__class__ is str:
+                return matcher(value) != negated
+            if not value:
+                return when_absent
+            return any(matcher(v) for v in value) != negated
+
+        return holds
 
     def _resolved_matcher(self, ctx: Context) -> Matcher:
         glob = self.operator.glob
@@ -103,7 +129,7 @@ class Clause:
             self._cache[rendered] = matcher
         return matcher
 
-    def holds(self, ctx: Context, missing: list[str]) -> bool:
+    def _holds(self, ctx: Context, missing: list[str]) -> bool:
         value = ctx.get(self.key)
         absent = value is None or value == ()
         if value is None:

@@ -3,56 +3,60 @@
 "IAM JSON policy elements: Condition operators", section "IP address condition operators"
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IPAddress):
 ``IpAddress`` / ``NotIpAddress`` take IPv4 or IPv6 addresses or CIDR ranges (RFC 4632); a bare address is
-a /32 (/128). Parsing uses the standard ``ipaddress`` module; context addresses are parsed once per
-distinct string.
+a /32 (/128). Policy values are parsed with the standard ``ipaddress`` module into (network, mask)
+integers; a context address is parsed with ``socket.inet_pton`` (strict dotted-quad / RFC 4291 text) and
+tested with integer arithmetic, so no address object is built per request.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 
-from broker.policy.conditions.base import Matcher, Operator, bounded_put
+from broker.policy.conditions.base import Matcher, Operator
 
 __all__ = ["OPERATORS", "build_ip", "parse_address"]
 
-_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-_memo: dict[str, object] = {}
+_V4, _V6 = socket.AF_INET, socket.AF_INET6
+_from_bytes = int.from_bytes
+_pton = socket.inet_pton
 
 
-def parse_address(text: str) -> _Address | None:
-    cached = _memo.get(text, _memo)
-    if cached is not _memo:
-        return cached  # type: ignore[return-value]
+def parse_address(text: str) -> tuple[int, int] | None:
+    """(4 or 6, integer value) for an IPv4 or IPv6 address, or ``None``."""
     try:
-        address: _Address | None = ipaddress.ip_address(text.strip())
-    except ValueError:
-        address = None
-    bounded_put(_memo, text, address)
-    return address
+        if ":" in text:
+            return 6, _from_bytes(_pton(_V6, text.split("%", 1)[0]), "big")
+        return 4, _from_bytes(_pton(_V4, text), "big")
+    except (OSError, ValueError):
+        return None
 
 
 def build_ip(values: Sequence[str]) -> Matcher:
-    v4: list[ipaddress.IPv4Network] = []
-    v6: list[ipaddress.IPv6Network] = []
+    v4: list[tuple[int, int]] = []
+    v6: list[tuple[int, int]] = []
     for value in values:
         try:
             network = ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
             raise ValueError(f"Invalid IP address or CIDR block {value!r} in condition") from None
-        if isinstance(network, ipaddress.IPv4Network):
-            v4.append(network)
-        else:
-            v6.append(network)
+        pair = (int(network.network_address), int(network.netmask))
+        (v4 if network.version == 4 else v6).append(pair)
     v4_t, v6_t = tuple(v4), tuple(v6)
 
     def match(value: str) -> bool:
-        address = parse_address(value)
-        if address is None:
+        try:
+            if ":" in value:
+                address, nets = _from_bytes(_pton(_V6, value.split("%", 1)[0]), "big"), v6_t
+            else:
+                address, nets = _from_bytes(_pton(_V4, value), "big"), v4_t
+        except (OSError, ValueError):
             return False
-        if isinstance(address, ipaddress.IPv4Address):
-            return any(address in net for net in v4_t)
-        return any(address in net for net in v6_t)
+        for net, mask in nets:
+            if address & mask == net:
+                return True
+        return False
 
     return match
 
