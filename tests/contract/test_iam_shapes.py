@@ -51,7 +51,7 @@ def test_every_action_is_in_the_model() -> None:
 @pytest.fixture
 def checked(iam: Caller) -> Caller:
     def run(action: str, **params: Any) -> dict[str, Any]:
-        out = iam(action, **params)
+        out: dict[str, Any] = iam(action, **params)
         output = _MODEL.operation_model(action).output_shape
         if output is None:
             assert out == {}, action
@@ -70,7 +70,7 @@ def test_output_shapes(checked: Caller) -> None:
     c("CreateGroup", GroupName="g")
     c("CreateRole", RoleName="r", AssumeRolePolicyDocument=TRUST, Tags=tags, PermissionsBoundary=arn, Description="d")
     akid = c("CreateAccessKey", UserName="u")["AccessKey"]["AccessKeyId"]
-    for action, params in [
+    steps: list[tuple[str, dict[str, Any]]] = [
         ("GetUser", {"UserName": "u"}),
         ("GetUser", {}),
         ("ListUsers", {"MaxItems": 1}),
@@ -117,6 +117,7 @@ def test_output_shapes(checked: Caller) -> None:
         ("DeleteUserPermissionsBoundary", {"UserName": "u"}),
         ("PutRolePermissionsBoundary", {"RoleName": "r", "PermissionsBoundary": arn}),
         ("DeleteRolePermissionsBoundary", {"RoleName": "r"}),
-    ]:
+    ]
+    for action, params in steps:
         c(action, **params)
     assert c("GetUser", UserName="u")["User"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/u"
