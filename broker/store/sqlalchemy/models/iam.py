@@ -122,9 +122,7 @@ class ManagedPolicyRow(Base):
 class PolicyVersionRow(Base):
     __tablename__ = "iam_policy_versions"
 
-    policy_id: Mapped[str] = mapped_column(
-        ForeignKey("iam_managed_policies.id", ondelete="CASCADE"), primary_key=True
-    )
+    policy_id: Mapped[str] = mapped_column(ForeignKey("iam_managed_policies.id", ondelete="CASCADE"), primary_key=True)
     version_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     number: Mapped[int] = mapped_column(Integer)
     document: Mapped[str] = mapped_column(Text)
@@ -154,9 +152,7 @@ class AttachmentRow(Base):
 
     owner_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    policy_id: Mapped[str] = mapped_column(
-        ForeignKey("iam_managed_policies.id", ondelete="RESTRICT"), primary_key=True
-    )
+    policy_id: Mapped[str] = mapped_column(ForeignKey("iam_managed_policies.id", ondelete="RESTRICT"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
 
 
