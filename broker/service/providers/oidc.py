@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from broker.errors import InvalidInput, LimitExceeded, NoSuchEntity
@@ -36,7 +36,9 @@ from broker.service.providers.common import (
     tags_shape,
     untag,
 )
-from broker.store.sqlalchemy.repositories.providers import OidcProviderRecord
+
+if TYPE_CHECKING:  # records come from the store adapter; the service never imports it at run time
+    from broker.store.sqlalchemy.repositories.providers import OidcProviderRecord
 
 __all__ = [
     "MAX_CLIENT_IDS",

@@ -15,7 +15,7 @@ IAM Identity Center settings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
 from broker.federation.saml.metadata import IdpMetadata, MetadataError, parse_idp_metadata
@@ -31,7 +31,9 @@ from broker.service.providers.common import (
     tags_shape,
     untag,
 )
-from broker.store.sqlalchemy.repositories.providers import SamlProviderRecord
+
+if TYPE_CHECKING:  # records come from the store adapter; the service never imports it at run time
+    from broker.store.sqlalchemy.repositories.providers import SamlProviderRecord
 
 __all__ = [
     "create_saml_provider",
