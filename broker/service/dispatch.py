@@ -8,7 +8,7 @@ so nothing but the refusal is stored (issue 2, item 8).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from broker.arn import ArnFactory
@@ -39,6 +39,7 @@ class Dispatcher:
         entropy: Entropy,
         envelope: Envelope,
         audit: AuditBuilder,
+        sinks: Sequence[Callable[[Mapping[str, Any]], None]] = (),
     ) -> None:
         self.store = store
         self.operations = dict(operations)
@@ -47,6 +48,7 @@ class Dispatcher:
         self.entropy = entropy
         self.envelope = envelope
         self.audit = audit
+        self.sinks = tuple(sinks)
 
     def supports(self, action: str) -> bool:
         return action in self.operations
@@ -57,7 +59,9 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
                 result = op(env, params)
-                tx.audit.record(self.audit(call, service, action, params, result, None))
+                event = self.audit(call, service, action, params, result, None)
+                tx.audit.record(event)
+            self._emit(event)
             return result
         except BrokerError as error:
             self.record_refusal(call, service, action, params, error)
@@ -73,7 +77,18 @@ class Dispatcher:
     ) -> None:
         """Write the audit event of a refused or failed call in its own transaction."""
         try:
+            event = self.audit(call, service, action, params, None, error)
             with self.store.transaction() as tx:
-                tx.audit.record(self.audit(call, service, action, params, None, error))
+                tx.audit.record(event)
         except Exception:  # the refusal itself must still reach the caller
             _log.exception("could not record the audit event of request %s", call.request_id)
+            return
+        self._emit(event)
+
+    def _emit(self, event: Mapping[str, Any]) -> None:
+        """Hand a committed event to the configured sinks (a failing sink never fails the request)."""
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:
+                _log.exception("audit sink %r failed", sink)
