@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -228,6 +228,16 @@ class SecurityRepository:
             .order_by(RevocationRow.change)
         )
         return [_revocation(r) for r in rows], current
+
+    def list_revocations(self) -> list[RevocationRecord]:
+        """Every stored revocation, oldest change first."""
+        return [_revocation(r) for r in self.session.scalars(select(RevocationRow).order_by(RevocationRow.change))]
+
+    def notify(self, channel: str) -> None:
+        """PostgreSQL ``NOTIFY channel``, delivered to listeners when this transaction commits (and dropped
+        if it rolls back). A no-op on SQLite, whose readers poll the change counters instead."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(select(func.pg_notify(channel, "")))
 
     def purge_revocations(self, not_before_older_than: datetime) -> int:
         """Drop revocations that no live session can predate (their epoch is older than any session)."""
