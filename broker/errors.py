@@ -32,6 +32,7 @@ caller's (``Sender``) or ours (``Receiver``). Only ``broker/api/errors.py`` rend
     │   ├── RequestExpired                   RequestExpired       400     Sender
     │   └── ExpiredToken                     ExpiredToken         403     Sender
     ├── AccessDenied                         AccessDenied         403     Sender
+    ├── InvalidAuthorizationMessageException InvalidAuthorizationMessageException 400 Sender
     ├── federation
     │   ├── InvalidIdentityToken             InvalidIdentityToken 400     Sender
     │   ├── ExpiredTokenException            ExpiredTokenException 400    Sender
@@ -66,6 +67,7 @@ __all__ = [
     "InternalFailure",
     "InvalidAction",
     "InvalidAuthenticationCode",
+    "InvalidAuthorizationMessageException",
     "InvalidClientTokenId",
     "InvalidIdentityToken",
     "InvalidInput",
@@ -262,3 +264,9 @@ class ServiceFailure(BrokerError):
 
 class InternalFailure(BrokerError):
     code = "InternalFailure"
+
+
+class InvalidAuthorizationMessageException(_SenderError):
+    """DecodeAuthorizationMessage got a message that is not one of ours, was altered, or has expired."""
+
+    code = "InvalidAuthorizationMessageException"

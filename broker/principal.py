@@ -40,6 +40,15 @@ class Principal:
     token_issued_at: datetime | None = None
     source_identity: str | None = None
     temporary: bool = False
+    # Temporary credentials (sealed session tokens, issue 4): the session behind the request.
+    session_id: str | None = None
+    session_policy: str | None = None
+    session_policy_arns: tuple[str, ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    chain_depth: int = 0
+    expires_at: datetime | None = None
+    federated_provider: str | None = None
+    federated_subject: str | None = None
 
     @property
     def is_root(self) -> bool:

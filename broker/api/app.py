@@ -34,6 +34,7 @@ from broker.principal import CallContext, Principal
 from broker.service.audit import build_event
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
+from broker.service.keyring import KeyringService
 from broker.service.operations import all_operations
 from broker.service.authorize import PolicyAuthorizer
 from broker.service.ports import Authorizer, Store
@@ -58,6 +59,7 @@ class Broker:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    keyring: KeyringService | None = None
 
 
 def build_broker(
@@ -73,6 +75,8 @@ def build_broker(
     store = store or open_store(settings)
     arns = ArnFactory(account=settings.account_id, partition=settings.partition)
     envelope = Envelope(load_master_key(settings, entropy), entropy)
+    keyring = KeyringService(store, envelope, clock, entropy)
+    keyring.ensure()  # first start creates the keys; later starts load them
     registry = CollectorRegistry()
     return Broker(
         settings=settings,
@@ -81,10 +85,13 @@ def build_broker(
         store=store,
         arns=arns,
         envelope=envelope,
-        authenticator=Authenticator(store=store, envelope=envelope, arns=arns, skew_seconds=settings.sigv4_skew_seconds),
+        authenticator=Authenticator(
+            store=store, envelope=envelope, arns=arns, skew_seconds=settings.sigv4_skew_seconds, keyring=keyring,
+            revocations=None,  # revocation hook (issue 4 item 6): helper-8's RevocationSet goes here
+        ),
         dispatcher=Dispatcher(
             store=store,
-            operations=all_operations(allow_http_issuers=settings.allow_http_issuers),
+            operations=all_operations(allow_http_issuers=settings.allow_http_issuers, keyring=keyring),
             authorizer=authorizer or PolicyAuthorizer(store),
             arns=arns,
             entropy=entropy,
@@ -96,6 +103,7 @@ def build_broker(
             "broker_requests", "API requests by action and result code", ["action", "code"], registry=registry
         ),
         latency=Histogram("broker_request_seconds", "API request latency", ["service"], registry=registry),
+        keyring=keyring,
     )
 
 
@@ -110,6 +118,9 @@ def create_app(
     broker = build_broker(settings, clock=clock, store=store, entropy=entropy, authorizer=authorizer)
     app = FastAPI(title="broker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.broker = broker
+    if broker.keyring is not None:  # the keyring refresher follows rotations made by other nodes
+        app.router.on_startup.append(broker.keyring.start)
+        app.router.on_shutdown.append(broker.keyring.stop)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

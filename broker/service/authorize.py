@@ -9,10 +9,22 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-ke
 A denial is ``AccessDenied`` with AWS's message shape ("User: ARN is not authorized to perform: ACTION on
 resource: ARN because …", IAM User Guide "Troubleshoot access denied error messages",
 https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+
+Role sessions are evaluated over the role's policies, its boundary and the session policies (inline
+``Policy`` and ``PolicyArns``: the intersection, "Session policies",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session), with
+``aws:TokenIssueTime`` in the context so an ``AWSRevokeOlderSessions`` inline deny applies.
+Credentials from ``GetSessionToken`` keep the user's permissions with AWS's two documented limits
+("Comparing the AWS STS API operations",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_request.html#stsapi_comparison):
+no IAM API call unless MFA was used, and of STS only ``AssumeRole`` and ``GetCallerIdentity``.
+:meth:`PolicyAuthorizer.decide_with_resource_policy` evaluates a role's trust policy as a resource
+policy with the caller as principal (AssumeRole's two-sided check).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +34,34 @@ from broker.errors import AccessDenied
 from broker.principal import CallContext, Principal
 from broker.service.ports import Store
 
-__all__ = ["PolicyAuthorizer", "denial_message", "request_context"]
+__all__ = ["PolicyAuthorizer", "check_session_token_limits", "denial_message", "principal_ref", "request_context"]
+
+_SESSION_TOKEN_STS = frozenset({"sts:assumerole", "sts:getcalleridentity"})
+
+
+def check_session_token_limits(principal: Principal, action: str) -> None:
+    """Refuse what ``GetSessionToken`` credentials may not do (module docstring)."""
+    if not principal.temporary or principal.kind not in ("user", "root"):
+        return
+    lowered = action.lower()
+    if lowered.startswith("iam:") and not principal.mfa_present:
+        raise AccessDenied(
+            f"User: {principal.arn} is not authorized to perform: {action} because temporary credentials "
+            "from GetSessionToken can call IAM only when MFA was used",
+            detail="GetSessionToken credentials without MFA called IAM",
+        )
+    if lowered.startswith("sts:") and lowered not in _SESSION_TOKEN_STS:
+        raise AccessDenied(
+            f"User: {principal.arn} is not authorized to perform: {action} because temporary credentials "
+            "from GetSessionToken can call only sts:AssumeRole and sts:GetCallerIdentity",
+            detail="GetSessionToken credentials called a restricted STS action",
+        )
+
+
+def principal_ref(principal: Principal) -> policy.PrincipalRef:
+    """The caller as trust and resource policies see it (a role session also matches its role's ARN)."""
+    role_arn = principal.identity_arn if principal.kind == "assumed-role" else None
+    return policy.PrincipalRef(principal.arn, principal.account, "AWS", role_arn)
 
 _MAX_SETS = 4096
 
@@ -101,6 +140,8 @@ class PolicyAuthorizer:
         context: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         principal = call.principal
+        if principal is not None:
+            check_session_token_limits(principal, action)
         if principal is not None and principal.is_root:
             return
         if principal is None:
@@ -121,12 +162,46 @@ class PolicyAuthorizer:
         context: Mapping[str, Sequence[str]] | None = None,
     ) -> policy.Decision:
         pset, tags = self._policy_set(principal)
-        ctx = request_context(call, principal, {**tags, **principal.tags})
+        ctx = request_context(call, principal, _merge_tags(tags, principal.tags))
         if context:
             ctx.update(context)
         return policy.evaluate(policy.Request(action, resource, ctx), pset)
 
+    def decide_with_resource_policy(
+        self,
+        call: CallContext,
+        principal: Principal,
+        action: str,
+        resource: str,
+        resource_policy: policy.CompiledPolicy,
+        context: Mapping[str, Any] | None = None,
+    ) -> policy.Decision:
+        """``action`` on ``resource`` with the caller's policies and a resource (trust) policy that must allow.
+
+        Same-account rule ("Policy evaluation logic", "Resource-based policies",
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policies_resource.html):
+        a trust policy naming the caller directly (user ARN, session ARN) allows on its own; naming the
+        caller's role still leaves its boundary and session policies to limit; naming the account
+        delegates to the caller's identity policies.
+        """
+        base, tags = self._policy_set(principal)
+        pset = policy.PolicySet(
+            identity=base.identity,
+            resource=[resource_policy],
+            boundary=base.boundary,
+            session=base.session,
+            resource_must_allow=True,
+        )
+        ctx = request_context(call, principal, _merge_tags(tags, principal.tags))
+        if context:
+            ctx.update(context)
+        return policy.evaluate(policy.Request(action, resource, ctx, principal_ref(principal)), pset)
+
+    def compile_trust(self, document: str, role_arn: str) -> policy.CompiledPolicy:
+        return self._compile(document, f"{role_arn}#trust", _digest(document), "trust")
+
     def _policy_set(self, principal: Principal) -> tuple[policy.PolicySet, Mapping[str, str]]:
+        session_docs: list[tuple[str, str, str]] = []
         with self.store.transaction() as tx:
             if principal.kind == "user":
                 found = tx.iam.policies_for_user(principal.name)
@@ -134,11 +209,20 @@ class PolicyAuthorizer:
                 found = tx.iam.policies_for_role(principal.identity_arn.rsplit("/", 1)[-1])
             else:
                 found = None
+            for arn in principal.session_policy_arns:
+                record = tx.iam.get_policy(arn)
+                if record is not None:  # a deleted managed session policy grants nothing (fail closed)
+                    doc = tx.iam.default_document(record.id)
+                    session_docs.append((doc.policy_id, doc.version_key, doc.document))
+        if principal.session_policy is not None:
+            session_docs.insert(0, ("session:inline", _digest(principal.session_policy), principal.session_policy))
+        has_session = principal.session_policy is not None or bool(principal.session_policy_arns)
         if found is None:
             return policy.PolicySet(), {}
         key = (
             tuple((d.policy_id, d.version_key) for d in found.identity),
             (found.boundary.policy_id, found.boundary.version_key) if found.boundary else None,
+            tuple((pid, version) for pid, version, _ in session_docs) if has_session else None,
         )
         with self._lock:
             cached = self._sets.get(key)
@@ -149,7 +233,12 @@ class PolicyAuthorizer:
                 if found.boundary
                 else None
             )
-            cached = policy.PolicySet(identity=identity, boundary=boundary)
+            session = (
+                [self._compile(doc, pid, version, "session") for pid, version, doc in session_docs]
+                if has_session
+                else None
+            )
+            cached = policy.PolicySet(identity=identity, boundary=boundary, session=session)
             with self._lock:
                 if len(self._sets) >= _MAX_SETS:
                     self._sets.clear()
@@ -166,3 +255,18 @@ class PolicyAuthorizer:
                 "Access denied: a policy attached to the caller could not be evaluated",
                 detail=f"policy {policy_id} ({version}) failed to compile: {exc}",
             ) from exc
+
+
+def _digest(document: str) -> str:
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def _merge_tags(entity_tags: Mapping[str, str], session_tags: Mapping[str, str]) -> dict[str, str]:
+    """Principal tags: the IAM entity's tags, overridden case-insensitively by session tags ("Passing session
+    tags in AWS STS", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html)."""
+    if not session_tags:
+        return dict(entity_tags)
+    overridden = {k.lower() for k in session_tags}
+    merged = {k: v for k, v in entity_tags.items() if k.lower() not in overridden}
+    merged.update(session_tags)
+    return merged

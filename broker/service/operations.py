@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from broker.service.env import OpFunc
 
 __all__ = ["all_operations"]
 
 
-def all_operations(*, allow_http_issuers: bool = False) -> dict[str, OpFunc]:
+def all_operations(*, allow_http_issuers: bool = False, keyring: Any = None) -> dict[str, OpFunc]:
+    """Every operation; the STS table needs the keyring service (``broker.service.keyring``)."""
     from broker.service.iam import OPERATIONS as IAM
     from broker.service.mfa import OPERATIONS as MFA
     from broker.service.providers import ProviderSettings, make_operations
@@ -15,7 +18,12 @@ def all_operations(*, allow_http_issuers: bool = False) -> dict[str, OpFunc]:
 
     providers = make_operations(ProviderSettings(allow_http_issuers=allow_http_issuers))
     merged: dict[str, OpFunc] = {}
-    for table in (IAM, MFA, providers, SIMULATOR):
+    tables = [IAM, MFA, providers, SIMULATOR]
+    if keyring is not None:
+        from broker.service.sts import sts_operations
+
+        tables.append(sts_operations(keyring))
+    for table in tables:
         clash = merged.keys() & table.keys()
         if clash:
             raise RuntimeError(f"operations registered twice: {sorted(clash)}")

@@ -1,0 +1,45 @@
+"""The STS API: one function per operation, registered by AWS action name.
+
+Operations that mint or open sealed material need the keyring service, so the table is built by
+:func:`sts_operations` with it bound (the dispatcher's ``OpEnv`` stays as it is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from broker.service.env import OpEnv, OpFunc
+from broker.service.keyring import KeyringService
+from broker.service.sts.assume_role import assume_role
+from broker.service.sts.tokens import (
+    decode_authorization_message,
+    get_access_key_info,
+    get_caller_identity,
+    get_session_token,
+)
+
+__all__ = ["sts_operations"]
+
+
+def _bind(op: Any, keyring: KeyringService) -> OpFunc:
+    bound = partial(op, keyring)
+
+    def run(env: OpEnv, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = bound(env, params)
+        return result
+
+    run.__name__ = op.__name__
+    run.__doc__ = op.__doc__
+    return run
+
+
+def sts_operations(keyring: KeyringService) -> dict[str, OpFunc]:
+    return {
+        "AssumeRole": _bind(assume_role, keyring),
+        "GetSessionToken": _bind(get_session_token, keyring),
+        "DecodeAuthorizationMessage": _bind(decode_authorization_message, keyring),
+        "GetCallerIdentity": get_caller_identity,
+        "GetAccessKeyInfo": get_access_key_info,
+    }
