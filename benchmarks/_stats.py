@@ -58,13 +58,20 @@ class Sampler(Generic[T]):
     ``per`` is the number of decisions one call makes (a batch call).
     """
 
-    def __init__(self, fn: Callable[[T], object], inputs: Sequence[T], *, per: int = 1, warmup: int = 200) -> None:
+    def __init__(self, fn: Callable[[T], object], inputs: Sequence[T], *, per: int = 1, warmup: int = 200,
+                 min_samples: int | None = None) -> None:
         self.fn, self.inputs, self.per, self.warmup = fn, inputs, per, warmup
+        self.min_samples = min_samples
         self.samples: list[int] = []
         self._next = 0
 
     def run(self, *, budget_s: float, max_samples: int, min_samples: int) -> None:
-        """One round: warm up (first round only), then sample until the budget or the cap, gc disabled."""
+        """One round: warm up (first round only), then sample until the budget or the cap, gc disabled.
+
+        ``min_samples`` is overridden by the sampler's own minimum when it has one (a slow batch call).
+        """
+        if self.min_samples is not None:
+            min_samples = self.min_samples
         fn, inputs, n = self.fn, self.inputs, len(self.inputs)
         for i in range(min(self.warmup, max_samples)):
             fn(inputs[i % n])
@@ -82,9 +89,12 @@ class Sampler(Generic[T]):
                 x = inputs[i % n]
                 t0 = clock()
                 fn(x)
-                append(clock() - t0)
+                elapsed = clock() - t0
+                append(elapsed)
                 i += 1
-                if i & 15 == 0 and len(self.samples) - start >= min_samples and clock() > deadline:
+                # the deadline is read every 16 fast calls, after every slow one (>= 50 µs)
+                if (i & 15 == 0 or elapsed >= 50_000) and len(self.samples) - start >= min_samples \
+                        and clock() > deadline:
                     break
         finally:
             if enabled:
