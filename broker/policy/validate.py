@@ -36,16 +36,15 @@ from typing import Any
 
 from broker.errors import LimitExceeded, MalformedPolicyDocument, PackedPolicyTooLarge
 from broker.policy.conditions.clause import Clause
-from broker.policy.conditions.registry import parse_operator
+from broker.policy.elements import SYNTAX, action_problem, condition_clauses, resource_problem
 from broker.policy.model import PolicyKind, Problem
 from broker.policy.parse import child_pointer, parse_document
-from broker.policy.patterns import glob_source
 from broker.policy.principals import check_principal
 from broker.policy.size import DEFAULT_MAX_SIZE, policy_size, size_problem_code, size_problem_message
-from broker.policy.variables import Template, VariableSyntaxError, parse_template
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
+    "SYNTAX",
     "PackedPolicyError",
     "PolicyDocumentError",
     "PolicySizeError",
@@ -57,13 +56,9 @@ __all__ = [
     "validate",
 ]
 
-SYNTAX = "Syntax errors in policy."
 LEGACY = "The policy failed legacy parsing"
 NO_ACTIONS = "Policy statement must contain actions."
 NO_RESOURCES = "Policy statement must contain resources."
-VENDOR = "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
-ONE_COLON = "Actions/Condition can contain only one colon."
-INVALID_ACTION = "Policy has invalid action"
 SID_UNIQUE = "Statement IDs (SID) in a single policy must be unique."
 SID_ALNUM = (
     "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*"
@@ -81,19 +76,9 @@ STATEMENT_ELEMENTS = (
     "NotResource",
     "Condition",
 )
-TRUST_ACTIONS = (
-    "sts:assumerole",
-    "sts:assumerolewithsaml",
-    "sts:assumerolewithwebidentity",
-    "sts:tagsession",
-    "sts:setsourceidentity",
-    "sts:setcontext",
-)
 _HARD_CAP = 131072  # never parse more than this many characters
 _ALLOWED_CHARS = re.compile(r"^[\t\n\r\u0020-\u00ff]*$")
-_VENDOR = re.compile(r"^[a-zA-Z0-9\-.]+$")
 _SID = re.compile(r"^[0-9A-Za-z]*$")
-_PARTITION = re.compile(r"^[a-z0-9*?-]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +247,7 @@ def _statement(
     principal, not_principal = _principal(st, pointer, kind, problems)
     actions, not_action = _actions(st, pointer, kind, problems)
     resources, not_resource = _resources(st, pointer, kind, variables, problems)
-    clauses = _conditions(st.get("Condition"), child_pointer(pointer, "Condition"), variables, problems)
+    clauses = condition_clauses(st.get("Condition"), child_pointer(pointer, "Condition"), variables, problems)
     if len(problems) > before:
         return None
     return StatementSpec(
@@ -299,26 +284,6 @@ def _principal(
     return check_principal(st[name], child_pointer(pointer, name), problems), negated
 
 
-def _action_problem(action: str, kind: PolicyKind) -> str | None:
-    if action == "*":
-        return INVALID_ACTION if kind == "trust" else None
-    parts = action.split(":")
-    if len(parts) == 1:
-        return VENDOR
-    if len(parts) > 2:
-        return ONE_COLON
-    vendor, name = parts
-    if vendor != "*" and not _VENDOR.match(vendor):
-        return f"Vendor {vendor} is not valid"
-    if not name:
-        return INVALID_ACTION
-    if kind == "trust":
-        matcher = re.compile(glob_source(action.lower()), re.DOTALL).fullmatch
-        if vendor.lower() != "sts" or not any(matcher(a) for a in TRUST_ACTIONS):
-            return INVALID_ACTION
-    return None
-
-
 def _actions(
     st: dict[str, Any], pointer: str, kind: PolicyKind, problems: list[Problem]
 ) -> tuple[tuple[str, ...], bool]:
@@ -334,33 +299,10 @@ def _actions(
     if not values:
         problems.append(Problem(at, NO_ACTIONS))
     for index, action in enumerate(values):
-        message = _action_problem(action, kind)
+        message = action_problem(action, kind)
         if message is not None:
             problems.append(Problem(at if isinstance(st[name], str) else child_pointer(at, index), message))
     return tuple(values), negated
-
-
-def _resource_problem(resource: str, variables: bool) -> str | None:
-    if resource == "*":
-        return None
-    parts = resource.split(":", 5)
-    if len(parts) < 6 or parts[0] != "arn":
-        return f'Resource {resource} must be in ARN format or "*".'
-    partition, service, region = parts[1], parts[2], parts[3]
-    if not _PARTITION.match(partition):
-        return f'Partition "{partition}" is not valid for resource "{resource}".'
-    if not service or "*" in service or "?" in service or "${" in service:
-        return "Resource vendor must be fully qualified and cannot contain regexes."
-    if service == "iam" and region:
-        return f"IAM resource {resource} cannot contain region information."
-    if variables and "${" in ":".join(parts[:5]):
-        return f"Resource {resource} can use policy variables only in its resource part"
-    if variables:
-        try:
-            parse_template(parts[5])
-        except VariableSyntaxError as exc:
-            return str(exc)
-    return None
 
 
 def _resources(
@@ -382,57 +324,7 @@ def _resources(
     if not values:
         problems.append(Problem(at, NO_RESOURCES))
     for index, resource in enumerate(values):
-        message = _resource_problem(resource, variables)
+        message = resource_problem(resource, variables)
         if message is not None:
             problems.append(Problem(at if isinstance(st[name], str) else child_pointer(at, index), message))
     return tuple(values), negated
-
-
-def _scalar(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, str):
-        return value
-    return None
-
-
-def _conditions(block: Any, pointer: str, variables: bool, problems: list[Problem]) -> tuple[Clause, ...]:
-    if block is None:
-        return ()
-    if not isinstance(block, dict):
-        problems.append(Problem(pointer, SYNTAX))
-        return ()
-    clauses: list[Clause] = []
-    for op_name, entries in block.items():
-        op_at = child_pointer(pointer, op_name)
-        parsed = parse_operator(op_name)
-        if parsed is None or not isinstance(entries, dict):
-            problems.append(Problem(op_at, SYNTAX))
-            continue
-        for key, raw in entries.items():
-            at = child_pointer(op_at, key)
-            prefix, colon, rest = key.partition(":")
-            if not colon or not prefix or not rest:
-                problems.append(Problem(at, VENDOR))
-                continue
-            raw_list = raw if isinstance(raw, list) else [raw]
-            values = [_scalar(v) for v in raw_list]
-            if not raw_list or any(v is None for v in values):
-                problems.append(Problem(at, SYNTAX))
-                continue
-            static: list[str] = []
-            templates: list[Template] = []
-            try:
-                for value in values:
-                    assert value is not None
-                    template = parse_template(value) if variables and parsed.operator.variables else None
-                    if template is None:
-                        static.append(value)
-                    else:
-                        templates.append(template)
-                clauses.append(Clause(op_name, parsed, key, static, templates))
-            except ValueError as exc:  # VariableSyntaxError or a value the operator cannot take
-                problems.append(Problem(at, str(exc)))
-    return tuple(clauses)

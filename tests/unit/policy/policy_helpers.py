@@ -34,9 +34,7 @@ DOC_BOUNDARY = "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies
 DOC_SESSION = "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session"
 DOC_OPERATORS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html"
 DOC_CONDITION = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html"
-DOC_MULTI = (
-    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html"
-)
+DOC_MULTI = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html"
 DOC_VARIABLES = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html"
 DOC_ACTION = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html"
 DOC_NOTACTION = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html"
@@ -66,10 +64,12 @@ def deny(action: Any = "*", resource: Any = "*", **extra: Any) -> dict[str, Any]
 _counter = 0
 
 
-def compiled(document: str, kind: PolicyKind = "identity", policy_id: str | None = None) -> CompiledPolicy:
+def compiled(
+    document: str, kind: PolicyKind = "identity", policy_id: str | None = None, max_size: int | None = None
+) -> CompiledPolicy:
     global _counter
     _counter += 1
-    return compile_policy(document, policy_id=policy_id or f"policy-{_counter}", kind=kind)
+    return compile_policy(document, policy_id=policy_id or f"policy-{_counter}", kind=kind, max_size=max_size)
 
 
 def decide(

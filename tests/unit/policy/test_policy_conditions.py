@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_helpers import DOC_CONDITION, DOC_MULTI, DOC_OPERATORS, condition_holds
 
 from broker.policy import ContextValue
-from policy_helpers import DOC_CONDITION, DOC_MULTI, DOC_OPERATORS, condition_holds
 
 Row = tuple[str, str, Any, dict[str, ContextValue], bool]
 
 
-def run(rows: list[Row]) -> Any:
+def run(rows: list[Row]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize(("op", "key", "values", "context", "expected"), rows)
 
 
@@ -107,7 +107,13 @@ DATE: list[Row] = [  # DOC_OPERATORS#Conditions_Date
     ("DateNotEquals", "aws:CurrentTime", NOW, {}, True),
     ("DateLessThan", "aws:TokenIssueTime", NOW, {}, False),
     ("DateLessThan", "aws:CurrentTime", "2027-01-01T00:00:00Z", {"aws:CurrentTime": "not a date"}, False),
-    ("DateGreaterThan", "aws:CurrentTime", ["2030-01-01T00:00:00Z", "2020-01-01T00:00:00Z"], {"aws:CurrentTime": NOW}, True),
+    (
+        "DateGreaterThan",
+        "aws:CurrentTime",
+        ["2030-01-01T00:00:00Z", "2020-01-01T00:00:00Z"],
+        {"aws:CurrentTime": NOW},
+        True,
+    ),
     ("DateLessThan", "aws:CurrentTime", "2026", {"aws:CurrentTime": "1969-12-31T23:59:59Z"}, True),
 ]
 
@@ -300,9 +306,18 @@ def test_operators_and_keys_are_anded_values_ored() -> None:
         "StringEquals": {"aws:username": ["alice", "bob"], "aws:PrincipalTag/team": "blue"},
         "Bool": {"aws:SecureTransport": "true"},
     }
-    base = {"aws:username": "bob", "aws:PrincipalTag/team": "blue", "aws:SecureTransport": True}
+    base: dict[str, ContextValue] = {
+        "aws:username": "bob",
+        "aws:PrincipalTag/team": "blue",
+        "aws:SecureTransport": True,
+    }
     assert decide([allow(Condition=cond)], context=base).effect == "Allow"
-    for key, bad in (("aws:username", "carol"), ("aws:PrincipalTag/team", "red"), ("aws:SecureTransport", False)):
+    changes: list[tuple[str, ContextValue]] = [
+        ("aws:username", "carol"),
+        ("aws:PrincipalTag/team", "red"),
+        ("aws:SecureTransport", False),
+    ]
+    for key, bad in changes:
         assert decide([allow(Condition=cond)], context={**base, key: bad}).effect == "ImplicitDeny", key
 
 
@@ -311,11 +326,33 @@ def test_registry_has_every_documented_operator() -> None:
 
     assert sorted(REGISTRY) == sorted(
         [
-            "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
-            "StringNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
-            "NumericGreaterThan", "NumericGreaterThanEquals", "DateEquals", "DateNotEquals", "DateLessThan",
-            "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
-            "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+            "StringEquals",
+            "StringNotEquals",
+            "StringEqualsIgnoreCase",
+            "StringNotEqualsIgnoreCase",
+            "StringLike",
+            "StringNotLike",
+            "NumericEquals",
+            "NumericNotEquals",
+            "NumericLessThan",
+            "NumericLessThanEquals",
+            "NumericGreaterThan",
+            "NumericGreaterThanEquals",
+            "DateEquals",
+            "DateNotEquals",
+            "DateLessThan",
+            "DateLessThanEquals",
+            "DateGreaterThan",
+            "DateGreaterThanEquals",
+            "Bool",
+            "BinaryEquals",
+            "IpAddress",
+            "NotIpAddress",
+            "ArnEquals",
+            "ArnLike",
+            "ArnNotEquals",
+            "ArnNotLike",
+            "Null",
         ]
     )
     assert DOC_OPERATORS and DOC_CONDITION and DOC_MULTI

@@ -6,17 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
-from broker.policy import (
-    CompiledPolicy,
-    Decision,
-    MatchedStatement,
-    PolicySet,
-    PrincipalRef,
-    Request,
-    evaluate,
-    explain,
-)
 from policy_helpers import (
     ACCOUNT,
     DOC_BOUNDARY,
@@ -32,6 +21,17 @@ from policy_helpers import (
     compiled,
     deny,
     doc,
+)
+
+from broker.policy import (
+    CompiledPolicy,
+    Decision,
+    MatchedStatement,
+    PolicySet,
+    PrincipalRef,
+    Request,
+    evaluate,
+    explain,
 )
 
 USER = PrincipalRef(USER_ARN, ACCOUNT)
@@ -81,84 +81,263 @@ def policy_set(case: Case) -> PolicySet:
 CASES = [
     Case("default deny", DOC_EVAL, expect="ImplicitDeny", reason="no identity-based policy allows the action"),
     Case("identity allow", DOC_EVAL, [allow()], reason="identity-based policies allow the action"),
-    Case("deny wins in same policy", DOC_EVAL, [allow(), deny()], expect="ExplicitDeny",
-         reason="an explicit Deny statement applies"),
+    Case(
+        "deny wins in same policy",
+        DOC_EVAL,
+        [allow(), deny()],
+        expect="ExplicitDeny",
+        reason="an explicit Deny statement applies",
+    ),
     Case("deny for other action does not apply", DOC_EVAL, [allow(), deny("s3:PutObject")]),
     Case("deny in boundary wins", DOC_BOUNDARY, [allow()], boundary=[allow(), deny()], expect="ExplicitDeny"),
     Case("deny in session policy wins", DOC_SESSION, [allow()], session=[deny()], expect="ExplicitDeny"),
-    Case("deny in resource policy wins", DOC_EVAL_RESOURCE, [allow()], resource=[res_policy("*", "Deny")],
-         principal=USER, expect="ExplicitDeny"),
+    Case(
+        "deny in resource policy wins",
+        DOC_EVAL_RESOURCE,
+        [allow()],
+        resource=[res_policy("*", "Deny")],
+        principal=USER,
+        expect="ExplicitDeny",
+    ),
     Case("boundary allows too", DOC_BOUNDARY, [allow()], boundary=[allow("s3:*")]),
-    Case("boundary does not allow", DOC_BOUNDARY, [allow()], boundary=[allow("iam:*")], expect="ImplicitDeny",
-         reason="the permissions boundary does not allow the action"),
-    Case("boundary alone grants nothing", DOC_BOUNDARY, [], boundary=[allow()], expect="ImplicitDeny",
-         reason="no identity-based policy allows the action"),
+    Case(
+        "boundary does not allow",
+        DOC_BOUNDARY,
+        [allow()],
+        boundary=[allow("iam:*")],
+        expect="ImplicitDeny",
+        reason="the permissions boundary does not allow the action",
+    ),
+    Case(
+        "boundary alone grants nothing",
+        DOC_BOUNDARY,
+        [],
+        boundary=[allow()],
+        expect="ImplicitDeny",
+        reason="no identity-based policy allows the action",
+    ),
     Case("empty boundary list denies", DOC_BOUNDARY, [allow()], boundary=[], expect="ImplicitDeny"),
     Case("session policy allows too", DOC_SESSION, [allow()], session=[allow("s3:Get*")]),
-    Case("session policy does not allow", DOC_SESSION, [allow()], session=[allow("s3:Put*")], expect="ImplicitDeny",
-         reason="no session policy allows the action"),
+    Case(
+        "session policy does not allow",
+        DOC_SESSION,
+        [allow()],
+        session=[allow("s3:Put*")],
+        expect="ImplicitDeny",
+        reason="no session policy allows the action",
+    ),
     Case("session policy cannot grant", DOC_SESSION, [allow("iam:*")], session=[allow()], expect="ImplicitDeny"),
     Case("federated user without session policy", DOC_SESSION, [allow()], session=[], expect="ImplicitDeny"),
-    Case("resource policy names user: enough alone", DOC_EVAL_RESOURCE, [], resource=[res_policy({"AWS": USER_ARN})],
-         principal=USER, reason="a resource-based policy allows and names the principal directly"),
-    Case("resource policy names user: boundary cannot limit", DOC_BOUNDARY, [], resource=[res_policy({"AWS": USER_ARN})],
-         boundary=[allow("iam:*")], principal=USER),
-    Case("resource policy names session: session policy cannot limit", DOC_SESSION, [],
-         resource=[res_policy({"AWS": SESSION_ARN})], session=[allow("iam:*")], principal=SESSION),
-    Case("resource policy names role: enough without identity", DOC_EVAL_RESOURCE, [],
-         resource=[res_policy({"AWS": ROLE_ARN})], principal=SESSION,
-         reason="a resource-based policy naming the role allows the action"),
-    Case("resource policy names role: boundary limits", DOC_BOUNDARY, [], resource=[res_policy({"AWS": ROLE_ARN})],
-         boundary=[allow("iam:*")], principal=SESSION, expect="ImplicitDeny"),
-    Case("resource policy names role: session policy limits", DOC_SESSION, [],
-         resource=[res_policy({"AWS": ROLE_ARN})], session=[allow("iam:*")], principal=SESSION, expect="ImplicitDeny"),
-    Case("resource policy names account: identity needed", DOC_EVAL_RESOURCE, [],
-         resource=[res_policy({"AWS": ACCOUNT})], principal=USER, expect="ImplicitDeny"),
-    Case("resource policy names account and identity allows", DOC_EVAL_RESOURCE, [allow()],
-         resource=[res_policy({"AWS": ACCOUNT})], principal=USER),
-    Case("resource policy for someone else: identity still allows", DOC_EVAL_RESOURCE, [allow()],
-         resource=[res_policy({"AWS": "arn:aws:iam::123456789012:user/carol"})], principal=USER),
-    Case("resource policy without caller given", DOC_EVAL_RESOURCE, [], resource=[res_policy("*")],
-         expect="ImplicitDeny"),
-    Case("star principal does not bypass boundary", DOC_BOUNDARY, [], resource=[res_policy("*")],
-         boundary=[allow("iam:*")], principal=USER, expect="ImplicitDeny"),
-    Case("trust names user: identity not needed", DOC_EVAL_RESOURCE, [], resource=[trust({"AWS": USER_ARN})],
-         action="sts:AssumeRole", principal=USER, kind="trust"),
-    Case("trust names account: identity needed", DOC_EVAL_RESOURCE, [], resource=[trust({"AWS": ACCOUNT})],
-         action="sts:AssumeRole", principal=USER, kind="trust", expect="ImplicitDeny"),
-    Case("trust names account and identity allows", DOC_EVAL_RESOURCE, [allow("sts:AssumeRole")],
-         resource=[trust({"AWS": ACCOUNT})], action="sts:AssumeRole", principal=USER, kind="trust"),
-    Case("trust must allow even if identity allows", DOC_EVAL_RESOURCE, [allow("sts:AssumeRole")],
-         resource=[trust({"AWS": "arn:aws:iam::123456789012:user/carol"})], action="sts:AssumeRole",
-         principal=USER, kind="trust", expect="ImplicitDeny",
-         reason="the resource-based (trust) policy does not allow the principal"),
-    Case("trust with no trust policy at all", DOC_EVAL_RESOURCE, [allow("sts:AssumeRole")], resource=[],
-         action="sts:AssumeRole", principal=USER, kind="trust", expect="ImplicitDeny"),
-    Case("web identity trust", DOC_EVAL_RESOURCE, [],
-         resource=[{"Effect": "Allow", "Principal": {"Federated": "accounts.google.com"},
-                    "Action": "sts:AssumeRoleWithWebIdentity"}],
-         action="sts:AssumeRoleWithWebIdentity", principal=PrincipalRef("accounts.google.com", None, "Federated"),
-         kind="trust"),
-    Case("cross-account: both sides allow", DOC_CROSS, [allow()], resource=[res_policy({"AWS": USER_ARN})],
-         principal=USER, resource_account=OTHER_ACCOUNT),
-    Case("cross-account: resource side only", DOC_CROSS, [], resource=[res_policy({"AWS": USER_ARN})],
-         principal=USER, resource_account=OTHER_ACCOUNT, expect="ImplicitDeny",
-         reason="cross-account access needs both an identity-based and a resource-based allow"),
-    Case("cross-account: identity side only", DOC_CROSS, [allow()], resource=[], principal=USER,
-         resource_account=OTHER_ACCOUNT, expect="ImplicitDeny"),
-    Case("cross-account: boundary still applies", DOC_CROSS, [allow()], resource=[res_policy({"AWS": USER_ARN})],
-         boundary=[allow("iam:*")], principal=USER, resource_account=OTHER_ACCOUNT, expect="ImplicitDeny"),
-    Case("same account stated explicitly", DOC_CROSS, [], resource=[res_policy({"AWS": USER_ARN})], principal=USER,
-         resource_account=ACCOUNT),
-    Case("other account's user named directly", DOC_CROSS, [], resource=[res_policy({"AWS": OTHER.arn})],
-         principal=OTHER, resource_account=ACCOUNT, expect="ImplicitDeny"),
+    Case(
+        "resource policy names user: enough alone",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[res_policy({"AWS": USER_ARN})],
+        principal=USER,
+        reason="a resource-based policy allows and names the principal directly",
+    ),
+    Case(
+        "resource policy names user: boundary cannot limit",
+        DOC_BOUNDARY,
+        [],
+        resource=[res_policy({"AWS": USER_ARN})],
+        boundary=[allow("iam:*")],
+        principal=USER,
+    ),
+    Case(
+        "resource policy names session: session policy cannot limit",
+        DOC_SESSION,
+        [],
+        resource=[res_policy({"AWS": SESSION_ARN})],
+        session=[allow("iam:*")],
+        principal=SESSION,
+    ),
+    Case(
+        "resource policy names role: enough without identity",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[res_policy({"AWS": ROLE_ARN})],
+        principal=SESSION,
+        reason="a resource-based policy naming the role allows the action",
+    ),
+    Case(
+        "resource policy names role: boundary limits",
+        DOC_BOUNDARY,
+        [],
+        resource=[res_policy({"AWS": ROLE_ARN})],
+        boundary=[allow("iam:*")],
+        principal=SESSION,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "resource policy names role: session policy limits",
+        DOC_SESSION,
+        [],
+        resource=[res_policy({"AWS": ROLE_ARN})],
+        session=[allow("iam:*")],
+        principal=SESSION,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "resource policy names account: identity needed",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[res_policy({"AWS": ACCOUNT})],
+        principal=USER,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "resource policy names account and identity allows",
+        DOC_EVAL_RESOURCE,
+        [allow()],
+        resource=[res_policy({"AWS": ACCOUNT})],
+        principal=USER,
+    ),
+    Case(
+        "resource policy for someone else: identity still allows",
+        DOC_EVAL_RESOURCE,
+        [allow()],
+        resource=[res_policy({"AWS": "arn:aws:iam::123456789012:user/carol"})],
+        principal=USER,
+    ),
+    Case(
+        "resource policy without caller given", DOC_EVAL_RESOURCE, [], resource=[res_policy("*")], expect="ImplicitDeny"
+    ),
+    Case(
+        "star principal does not bypass boundary",
+        DOC_BOUNDARY,
+        [],
+        resource=[res_policy("*")],
+        boundary=[allow("iam:*")],
+        principal=USER,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "trust names user: identity not needed",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[trust({"AWS": USER_ARN})],
+        action="sts:AssumeRole",
+        principal=USER,
+        kind="trust",
+    ),
+    Case(
+        "trust names account: identity needed",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[trust({"AWS": ACCOUNT})],
+        action="sts:AssumeRole",
+        principal=USER,
+        kind="trust",
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "trust names account and identity allows",
+        DOC_EVAL_RESOURCE,
+        [allow("sts:AssumeRole")],
+        resource=[trust({"AWS": ACCOUNT})],
+        action="sts:AssumeRole",
+        principal=USER,
+        kind="trust",
+    ),
+    Case(
+        "trust must allow even if identity allows",
+        DOC_EVAL_RESOURCE,
+        [allow("sts:AssumeRole")],
+        resource=[trust({"AWS": "arn:aws:iam::123456789012:user/carol"})],
+        action="sts:AssumeRole",
+        principal=USER,
+        kind="trust",
+        expect="ImplicitDeny",
+        reason="the resource-based (trust) policy does not allow the principal",
+    ),
+    Case(
+        "trust with no trust policy at all",
+        DOC_EVAL_RESOURCE,
+        [allow("sts:AssumeRole")],
+        resource=[],
+        action="sts:AssumeRole",
+        principal=USER,
+        kind="trust",
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "web identity trust",
+        DOC_EVAL_RESOURCE,
+        [],
+        resource=[
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": "accounts.google.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+            }
+        ],
+        action="sts:AssumeRoleWithWebIdentity",
+        principal=PrincipalRef("accounts.google.com", None, "Federated"),
+        kind="trust",
+    ),
+    Case(
+        "cross-account: both sides allow",
+        DOC_CROSS,
+        [allow()],
+        resource=[res_policy({"AWS": USER_ARN})],
+        principal=USER,
+        resource_account=OTHER_ACCOUNT,
+    ),
+    Case(
+        "cross-account: resource side only",
+        DOC_CROSS,
+        [],
+        resource=[res_policy({"AWS": USER_ARN})],
+        principal=USER,
+        resource_account=OTHER_ACCOUNT,
+        expect="ImplicitDeny",
+        reason="cross-account access needs both an identity-based and a resource-based allow",
+    ),
+    Case(
+        "cross-account: identity side only",
+        DOC_CROSS,
+        [allow()],
+        resource=[],
+        principal=USER,
+        resource_account=OTHER_ACCOUNT,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "cross-account: boundary still applies",
+        DOC_CROSS,
+        [allow()],
+        resource=[res_policy({"AWS": USER_ARN})],
+        boundary=[allow("iam:*")],
+        principal=USER,
+        resource_account=OTHER_ACCOUNT,
+        expect="ImplicitDeny",
+    ),
+    Case(
+        "same account stated explicitly",
+        DOC_CROSS,
+        [],
+        resource=[res_policy({"AWS": USER_ARN})],
+        principal=USER,
+        resource_account=ACCOUNT,
+    ),
+    Case(
+        "other account's user named directly",
+        DOC_CROSS,
+        [],
+        resource=[res_policy({"AWS": OTHER.arn})],
+        principal=OTHER,
+        resource_account=ACCOUNT,
+        expect="ImplicitDeny",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_evaluation_rule(case: Case) -> None:
-    request = Request(case.action, BUCKET if case.action.startswith("s3:") else ROLE_ARN, {}, case.principal,
-                      case.resource_account)
+    request = Request(
+        case.action, BUCKET if case.action.startswith("s3:") else ROLE_ARN, {}, case.principal, case.resource_account
+    )
     decision = evaluate(request, policy_set(case))
     assert decision.effect == case.expect, case.source
     if case.reason is not None:
@@ -179,8 +358,10 @@ def test_revocation_is_a_deny_on_token_issue_time() -> None:
 
 
 def test_matched_statements_carry_policy_sid_pointer_effect_and_set() -> None:
-    identity = compiled(doc(allow("s3:Get*", Sid="Read"), allow("iam:*", Sid="Iam"), allow("s3:*", Sid="All")),
-                        policy_id="arn:aws:iam::123456789012:policy/P")
+    identity = compiled(
+        doc(allow("s3:Get*", Sid="Read"), allow("iam:*", Sid="Iam"), allow("s3:*", Sid="All")),
+        policy_id="arn:aws:iam::123456789012:policy/P",
+    )
     boundary = compiled(doc(allow("s3:*", Sid="B")), "boundary", policy_id="boundary-1")
     decision = evaluate(Request("s3:GetObject", BUCKET), PolicySet(identity=[identity], boundary=[boundary]))
     assert decision == Decision(
@@ -216,8 +397,13 @@ def test_statement_object_pointer() -> None:
 
 def test_missing_context_keys_are_recorded_once_in_order() -> None:
     cond = {"StringEquals": {"aws:PrincipalTag/team": "x"}, "Bool": {"aws:SecureTransport": "true"}}
-    p = compiled(doc(allow(Condition={"StringEqualsIfExists": {"aws:RequestedRegion": "eu-west-1"}}),
-                     deny(Condition=cond), allow("s3:*", Condition={"StringEquals": {"aws:PrincipalTag/team": "y"}})))
+    p = compiled(
+        doc(
+            allow(Condition={"StringEqualsIfExists": {"aws:RequestedRegion": "eu-west-1"}}),
+            deny(Condition=cond),
+            allow("s3:*", Condition={"StringEquals": {"aws:PrincipalTag/team": "y"}}),
+        )
+    )
     decision = evaluate(Request("s3:GetObject", BUCKET), PolicySet(identity=[p]))
     assert decision.effect == "Allow"
     assert decision.missing_context_keys == ("aws:RequestedRegion", "aws:PrincipalTag/team")
@@ -277,8 +463,10 @@ def test_explain_text() -> None:
             "    Allow in identity policy p1 Sid Read at /Statement/0",
         ]
     )
-    nothing = evaluate(Request("iam:GetUser", "*", {}), PolicySet(identity=[compiled(
-        doc(allow(Condition={"StringEquals": {"aws:username": "x"}})))]))
+    nothing = evaluate(
+        Request("iam:GetUser", "*", {}),
+        PolicySet(identity=[compiled(doc(allow(Condition={"StringEquals": {"aws:username": "x"}})))]),
+    )
     assert explain(nothing).splitlines()[-2:] == ["  No statement matched.", "  Missing context keys: aws:username"]
 
 

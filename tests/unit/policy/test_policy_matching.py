@@ -10,10 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from broker.policy import ContextValue, PrincipalRef
-from broker.policy.principals import ACCOUNT as BY_ACCOUNT
-from broker.policy.principals import DIRECT, NONE, ROLE, PrincipalMatcher, check_principal
 from policy_helpers import (
     ACCOUNT,
     DOC_ACTION,
@@ -28,6 +24,10 @@ from policy_helpers import (
     allow,
     decide,
 )
+
+from broker.policy import ContextValue, PrincipalRef
+from broker.policy.principals import ACCOUNT as BY_ACCOUNT
+from broker.policy.principals import DIRECT, NONE, ROLE, PrincipalMatcher, check_principal
 
 ACTIONS: list[tuple[Any, str, bool]] = [  # DOC_ACTION
     ("iam:CreateRole", "iam:CreateRole", True),
@@ -131,8 +131,18 @@ VARIABLES: list[tuple[str, str, dict[str, ContextValue], bool]] = [  # DOC_VARIA
     ("arn:aws:s3:::b/${aws:username}", "arn:aws:s3:::b/al*", {"aws:username": "al*"}, True),
     ("arn:aws:s3:::b/${aws:username}", "arn:aws:s3:::b/alice", {"aws:username": "al*"}, False),
     ("arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*", "arn:aws:s3:::b/shared/x", {}, True),
-    ("arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*", "arn:aws:s3:::b/blue/x", {"aws:PrincipalTag/team": "blue"}, True),
-    ("arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*", "arn:aws:s3:::b/shared/x", {"aws:PrincipalTag/team": "blue"}, False),
+    (
+        "arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*",
+        "arn:aws:s3:::b/blue/x",
+        {"aws:PrincipalTag/team": "blue"},
+        True,
+    ),
+    (
+        "arn:aws:s3:::b/${aws:PrincipalTag/team, 'shared'}/*",
+        "arn:aws:s3:::b/shared/x",
+        {"aws:PrincipalTag/team": "blue"},
+        False,
+    ),
     ("arn:aws:s3:::b/${aws:PrincipalTag/team, 'it''s'}", "arn:aws:s3:::b/it's", {}, True),
     ("arn:aws:s3:::b/${*}", "arn:aws:s3:::b/*", {}, True),
     ("arn:aws:s3:::b/${*}", "arn:aws:s3:::b/x", {}, False),
@@ -143,7 +153,12 @@ VARIABLES: list[tuple[str, str, dict[str, ContextValue], bool]] = [  # DOC_VARIA
     ("arn:aws:s3:::b/${idp.example/realms/x:sub}/*", "arn:aws:s3:::b/u-2/k", {"idp.example/realms/x:sub": "u-2"}, True),
     ("arn:aws:s3:::b/${aws:TagKeys}", "arn:aws:s3:::b/a", {"aws:TagKeys": ["a"]}, False),
     ("arn:aws:s3:::b/${aws:username}", "arn:aws:s3:::b/${aws:username}", {"aws:username": "${aws:username}"}, True),
-    ("arn:aws:s3:::b/${aws:username}/${aws:userid}", "arn:aws:s3:::b/a/AIDA1", {"aws:username": "a", "aws:userid": "AIDA1"}, True),
+    (
+        "arn:aws:s3:::b/${aws:username}/${aws:userid}",
+        "arn:aws:s3:::b/a/AIDA1",
+        {"aws:username": "a", "aws:userid": "AIDA1"},
+        True,
+    ),
 ]
 
 
@@ -157,10 +172,12 @@ def test_policy_variables_in_resource(
 def test_variables_are_literal_under_2008_version() -> None:
     statement = allow("s3:*", "arn:aws:s3:::b/${aws:username}")
     assert decide([statement], "s3:GetObject", "arn:aws:s3:::b/${aws:username}", version="2008-10-17").allowed
-    assert not decide([statement], "s3:GetObject", "arn:aws:s3:::b/alice", {"aws:username": "alice"},
-                      version="2008-10-17").allowed
-    assert not decide([statement], "s3:GetObject", "arn:aws:s3:::b/alice", {"aws:username": "alice"},
-                      version=None).allowed
+    assert not decide(
+        [statement], "s3:GetObject", "arn:aws:s3:::b/alice", {"aws:username": "alice"}, version="2008-10-17"
+    ).allowed
+    assert not decide(
+        [statement], "s3:GetObject", "arn:aws:s3:::b/alice", {"aws:username": "alice"}, version=None
+    ).allowed
 
 
 CONDITION_VARIABLES: list[tuple[str, Any, dict[str, ContextValue], bool]] = [  # DOC_VARIABLES
