@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file")
         p.add_argument("--kind", default="identity", choices=["identity", "trust", "resource", "session", "boundary"])
         p.set_defaults(func=func)
+    from broker.cli import keys
+
+    keys.register(sub)
     return parser
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from broker import policy
 from broker.arn import parse_arn
-from broker.errors import InvalidInput, NoSuchEntity
+from broker.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
 from broker.policy.positions import statement_spans
 from broker.service.env import OpEnv, OpFunc
 from broker.service.iam.pagination import paginate
@@ -45,8 +45,8 @@ def _compile(text: str, display_id: str, source_type: str, kind: policy.PolicyKi
     try:
         compiled = policy.compile_policy(text, policy_id=internal_id, kind=kind)
     except policy.PolicyDocumentError as exc:
-        # SimulateCustomPolicy answers MalformedPolicyDocument for bad input; keep AWS's code and the pointer.
-        raise type(exc)(f"{display_id}: {exc.message}", detail=exc.detail) from exc
+        # SimulateCustomPolicy answers MalformedPolicyDocument for bad input; name the input that was bad.
+        raise MalformedPolicyDocument(f"{display_id}: {exc.message}", detail=exc.detail) from exc
     return _Source(compiled, display_id, source_type, text)
 
 
