@@ -18,8 +18,11 @@ nodes learn of it through ``NOTIFY`` or their next poll.
 
 Wiring (``create_app``)::
 
-    revocations = revocation_set_for(broker)      # also what the ASIA verifier asks is_revoked()
-    install_admin(app, broker, revocations)       # router + start/stop with the app's lifespan
+    # build_broker: one set per node, consulted by the ASIA verifier
+    revocations = revocation_set_for(store)
+    Authenticator(..., revocations=ClaimsRevocations(revocations))
+    # create_app: the router, and start/stop with the app's lifespan
+    install_admin(app, broker, revocations)
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from broker.service import revocation as rv
 from broker.service.audit import build_event
 from broker.service.dispatch import Dispatcher
 from broker.service.env import OpEnv, OpFunc
+from broker.service.ports import Store
 from broker.service.revocation_set import REVOCATIONS_CHANNEL, RevocationSet
 from broker.store.sqlalchemy.notify import listener_for
 from broker.store.sqlalchemy.repositories.security import RevocationRecord
@@ -174,14 +178,14 @@ async def list_revocations(request: Request) -> JSONResponse:
     return await _handle(request, "ListRevocations")
 
 
-def revocation_set_for(broker: Broker, *, poll_seconds: float = 1.0) -> RevocationSet:
-    """The node's revocation set: LISTEN/NOTIFY on PostgreSQL, polling every ``poll_seconds`` always.
+def revocation_set_for(store: Store, *, poll_seconds: float = 1.0) -> RevocationSet:
+    """A node's revocation set over ``store``: LISTEN/NOTIFY on PostgreSQL, polling every ``poll_seconds``.
 
     It keeps its own real clock for the poll schedule (a test's fixed clock would stop polling).
     """
-    engine = getattr(broker.store, "engine", None)
+    engine = getattr(store, "engine", None)
     listener = listener_for(engine, REVOCATIONS_CHANNEL) if engine is not None else None
-    return RevocationSet(broker.store, listener=listener, poll_seconds=poll_seconds)
+    return RevocationSet(store, listener=listener, poll_seconds=poll_seconds)
 
 
 def install_admin(app: FastAPI, broker: Broker, revocations: RevocationSet) -> None:

@@ -22,13 +22,23 @@ import logging
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from broker.clock import Clock, SystemClock
 from broker.service.ports import Store
 from broker.store.sqlalchemy.repositories.security import RevocationRecord
 
-__all__ = ["MAX_SESSION_LIFETIME", "REVOCATIONS_CHANNEL", "Listener", "RevocationSet", "subject_key"]
+if TYPE_CHECKING:
+    from broker.credentials.session_token import SessionClaims
+
+__all__ = [
+    "MAX_SESSION_LIFETIME",
+    "REVOCATIONS_CHANNEL",
+    "ClaimsRevocations",
+    "Listener",
+    "RevocationSet",
+    "subject_key",
+]
 
 REVOCATIONS_CHANNEL = "broker_revocations"
 MAX_SESSION_LIFETIME = timedelta(seconds=129_600)
@@ -218,3 +228,25 @@ class RevocationSet:
             rounds += 1
             if rounds % 3600 == 0:
                 self.forget_older_than(self.clock.now())
+
+
+class ClaimsRevocations:
+    """The authenticator's view (``broker.service.authn.Revocations``): is this sealed session void?
+
+    ``principal_arn`` is the role ARN for role sessions (the role scope); the session scope matches
+    either the sealed ``session_id`` or the session's ``ASIA…`` access key id (what audit events show as
+    ``sessionId``, so an operator can revoke what they see); ``federated_provider``/``federated_subject``
+    are the provider and subject scopes.
+    """
+
+    def __init__(self, revocations: RevocationSet) -> None:
+        self.revocations = revocations
+
+    def is_revoked(self, claims: SessionClaims, now: datetime) -> bool:
+        return self.revocations.is_revoked(
+            claims.principal_arn,
+            claims.session_id,
+            claims.federated_provider,
+            claims.federated_subject,
+            claims.issued_at,
+        ) or self.revocations.is_revoked(None, claims.access_key_id, None, None, claims.issued_at)

@@ -53,7 +53,7 @@ def client(store: SqlStore, tmp_path: Path) -> Iterator[AsgiClient]:
         )
     settings = Settings(home=tmp_path, account_id=ACCOUNT, master_key=base64.b64encode(MASTER_KEY).decode())
     app = create_app(settings, store=store)
-    install_admin(app, app.state.broker, revocation_set_for(app.state.broker, poll_seconds=0.2))
+    install_admin(app, app.state.broker, revocation_set_for(store, poll_seconds=0.2))
     loop = asyncio.new_event_loop()
     lifespan = app.router.lifespan_context(app)
     loop.run_until_complete(lifespan.__aenter__())  # starts the revocation set, as uvicorn would
