@@ -231,9 +231,8 @@ def _targets(results: Sequence[SetResult]) -> int:
     return misses
 
 
-def profile_broker(cfg: Config, calls: int = 100_000) -> None:
-    """cProfile ``calls`` broker decisions on the typical role; print the top entries by own time."""
-    spec = SETS[0]
+def profile_broker(cfg: Config, spec: SetSpec, calls: int = 100_000) -> None:
+    """cProfile ``calls`` broker decisions on one set; print the top entries by own time."""
     corpus = build_corpus(spec.statements, requests=cfg.requests, per_policy=spec.per_policy, seed=cfg.seed)
     engine, why = load_broker(corpus.documents)
     if engine is None:
@@ -241,6 +240,8 @@ def profile_broker(cfg: Config, calls: int = 100_000) -> None:
         return
     prepared = engine.prepare(corpus.requests)
     decide, n = engine.decide, len(prepared)
+    for r in prepared:  # warm: plans and memos are built before profiling, as in the timed runs
+        decide(r)
     profiler = cProfile.Profile()
     profiler.enable()
     for i in range(calls):
@@ -248,8 +249,26 @@ def profile_broker(cfg: Config, calls: int = 100_000) -> None:
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+    units = _units_per_request(engine, prepared)
     print(f"\n## Profile: broker, {spec.label}, {calls:,} decisions (sorted by own time)\n")
+    if units:
+        print(f"statement units examined per request: mean {sum(units) / len(units):.1f}, max {max(units)}\n")
     print(out.getvalue())
+
+
+def _units_per_request(engine: Any, prepared: Sequence[Any]) -> list[int]:
+    """How many statement units broker's plan hands ``evaluate`` per request (internal; [] if it changed)."""
+    try:
+        from broker.policy.plan import plan_for
+
+        plan = plan_for(engine.policy_set)
+        out = []
+        for r in prepared:
+            entry = plan.entry(r.action_key)
+            out.append(len(entry if isinstance(entry, tuple) else entry.select(r.resource)))
+        return out
+    except (ImportError, AttributeError):
+        return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -259,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target is missed")
     parser.add_argument("--sets", default="", help="comma-separated statement counts to run, e.g. 50,10000 "
                         "(targets need 50 and 10000; default: all)")
-    parser.add_argument("--profile", action="store_true", help="cProfile broker on the typical role, top entries")
+    parser.add_argument("--profile", nargs="?", type=int, const=50, default=None, metavar="STATEMENTS",
+                        help="cProfile broker on one set (default: the typical role, 50), top entries")
     args = parser.parse_args(argv)
     cfg = (Config(requests=200, budget_s=0.15, agree_budget_s=0.3, max_samples=20_000, batch=20, rounds=2,
                   seed=args.seed)
@@ -275,8 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(run_set(spec, cfg, note))
         print(f"... {spec.label}: done", file=sys.stderr, flush=True)
     misses = report(results, note, cfg)
-    if args.profile:
-        profile_broker(cfg)
+    if args.profile is not None:
+        profile_broker(cfg, next(s for s in SETS if s.statements == args.profile))
     return 1 if args.strict and misses else 0
 
 
