@@ -10,7 +10,6 @@ way a live request pays for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 from benchmarks.policy_corpus import ACCOUNT, EvalRequest
@@ -28,7 +27,9 @@ class BrokerEngine:
         compiled = [policy.compile_policy(doc, policy_id=f"arn:aws:iam::{ACCOUNT}:policy/bench-{i}", kind="identity")
                     for i, doc in enumerate(documents)]
         self.policy_set = policy.PolicySet(identity=compiled)
-        self.decide: Callable[[Any], Any] = partial(policy.evaluate, policies=self.policy_set)
+        evaluate, policy_set = policy.evaluate, self.policy_set
+        # a closure, not functools.partial(..., policies=...): keyword binding costs ~0.2 µs per call
+        self.decide: Callable[[Any], Any] = lambda request: evaluate(request, policy_set)
 
     def prepare(self, requests: Sequence[EvalRequest]) -> list[Any]:
         return [self._policy.Request(r.action, r.resource, dict(r.context)) for r in requests]

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import cedarpy
@@ -99,7 +98,8 @@ def run_set(spec: SetSpec, cfg: Config, broker_note: list[str]) -> SetResult:
     cedar_ps, res.compile_ms["cedarpy"] = _timed_build(lambda: cedarpy.PolicySet.from_str(translate_documents(docs)))
     entities = cedarpy.Entities.from_json_str("[]")
     cedar_reqs = [cedar_request(r.action, r.resource, r.context) for r in reqs]
-    cedar_one = partial(cedarpy.is_authorized, policies=cedar_ps, entities=entities)
+    def cedar_one(request: dict[str, Any]) -> Any:
+        return cedarpy.is_authorized(request, cedar_ps, entities)
 
     def cedar_decide(i: int) -> str:
         out = cedar_one(cedar_reqs[i])
