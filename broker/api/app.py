@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from broker.api.admin import install_admin, revocation_set_for
 from broker.api.errors import render_error
 from broker.api.query.codec import service_for
 from broker.api.query.decode import decode_input
@@ -31,10 +32,11 @@ from broker.credentials.sigv4 import SignedRequest
 from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.principal import CallContext, Principal
-from broker.service.audit import build_event
+from broker.service.audit import LoggingAuditSink, build_event
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
+from broker.service.revocation_set import ClaimsRevocations, RevocationSet
 from broker.service.operations import all_operations
 from broker.service.authorize import PolicyAuthorizer
 from broker.service.ports import Authorizer, Store
@@ -60,6 +62,7 @@ class Broker:
     requests: Counter
     latency: Histogram
     keyring: KeyringService | None = None
+    revocations: RevocationSet | None = None
 
 
 def build_broker(
@@ -77,6 +80,7 @@ def build_broker(
     envelope = Envelope(load_master_key(settings, entropy), entropy)
     keyring = KeyringService(store, envelope, clock, entropy)
     keyring.ensure()  # first start creates the keys; later starts load them
+    revocations = revocation_set_for(store)
     registry = CollectorRegistry()
     return Broker(
         settings=settings,
@@ -87,7 +91,7 @@ def build_broker(
         envelope=envelope,
         authenticator=Authenticator(
             store=store, envelope=envelope, arns=arns, skew_seconds=settings.sigv4_skew_seconds, keyring=keyring,
-            revocations=None,  # revocation hook (issue 4 item 6): helper-8's RevocationSet goes here
+            revocations=ClaimsRevocations(revocations),
         ),
         dispatcher=Dispatcher(
             store=store,
@@ -97,6 +101,7 @@ def build_broker(
             entropy=entropy,
             envelope=envelope,
             audit=build_event,
+            sinks=(LoggingAuditSink(),),
         ),
         registry=registry,
         requests=Counter(
@@ -104,6 +109,7 @@ def build_broker(
         ),
         latency=Histogram("broker_request_seconds", "API request latency", ["service"], registry=registry),
         keyring=keyring,
+        revocations=revocations,
     )
 
 
@@ -121,6 +127,8 @@ def create_app(
     if broker.keyring is not None:  # the keyring refresher follows rotations made by other nodes
         app.router.on_startup.append(broker.keyring.start)
         app.router.on_shutdown.append(broker.keyring.stop)
+    if broker.revocations is not None:  # revocations made on any node reach this one within about a second
+        install_admin(app, broker, broker.revocations)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

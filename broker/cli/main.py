@@ -118,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file")
         p.add_argument("--kind", default="identity", choices=["identity", "trust", "resource", "session", "boundary"])
         p.set_defaults(func=func)
-    from broker.cli import keys
+    from broker.cli import keys, revoke
 
     keys.register(sub)
+    revoke.register(sub)
     return parser
 
 
