@@ -1,0 +1,282 @@
+"""Turning an OIDC ID token into role credentials: the one seam every web-identity entry point uses.
+
+``AssumeRoleWithWebIdentity`` (``service/sts/web_identity.py``), the RFC 8693 token exchange and the browser
+and terminal logins all call :func:`web_identity_session`. Steps (DESIGN.md §3, "Federated sign-in"):
+
+1. the token's shape and header (``federation.oidc.jose``);
+2. the provider registered for its **exact** ``iss`` (path, port and case included; AWS:
+   "No OpenIDConnect provider found in your account for …", API_AssumeRoleWithWebIdentity "Errors",
+   https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html);
+3. the issuer's keys (``federation.oidc.jwks``: cached, refetched on an unknown ``kid``), the signature
+   and the claims (``federation.oidc.verify``);
+4. the role, the trust policy for ``{"Federated": provider ARN}`` with ``sts:AssumeRoleWithWebIdentity``
+   (and ``sts:TagSession`` / ``sts:SetSourceIdentity`` when the token carries tags or a source identity)
+   (``trust``); a role that does not exist is refused like a trust policy that does not admit the token;
+5. the session: duration (AWS refuses more than the role's ``MaxSessionDuration`` with ValidationError;
+   the browser flows ask for clamping instead, and the reason is returned), session policies, tags from
+   ``https://aws.amazon.com/tags``, source identity from ``https://aws.amazon.com/source_identity``;
+6. minting (``credentials.mint``), with the provider ARN and ``sub`` in the session for revocation.
+
+``AccessDenied`` names the trust clauses that failed and nothing else; ``detail`` (audit log only) holds
+the full trace with the claims redacted (:attr:`WebIdentityServices.audit_claims`); the token never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from broker.arn import parse_arn
+from broker.credentials.mint import Minted, SessionSpec, mint
+from broker.errors import (
+    AccessDenied,
+    BrokerError,
+    InvalidIdentityToken,
+    InvalidParameterValue,
+    ValidationError,
+)
+from broker.federation.identity import FederatedIdentity
+from broker.federation.oidc.jose import parse_token
+from broker.federation.oidc.keys import KeySet
+from broker.federation.oidc.verify import Rules, verify_token
+from broker.service.env import OpEnv
+from broker.service.sts.common import check_duration, check_session_policies, check_source_identity, check_tags
+from broker.trust import TrustDecision, evaluate_trust, federated_principal
+
+__all__ = [
+    "ASSUME_ACTION",
+    "KeySource",
+    "WebIdentityResult",
+    "WebIdentityServices",
+    "verify_web_identity",
+    "web_identity_session",
+]
+
+ASSUME_ACTION = "sts:AssumeRoleWithWebIdentity"
+DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+
+
+class KeySource(Protocol):
+    """The issuer's verification keys (``federation.oidc.jwks.JwksCache`` in production)."""
+
+    def keys(self, issuer: str, kid: str) -> KeySet:
+        """A key set that holds ``kid`` if it can be had; raises ``IDPCommunicationError`` when no usable
+        key exists for the issuer."""
+        ...
+
+
+class Keyring(Protocol):
+    @property
+    def codec(self) -> Any: ...
+
+
+@dataclass
+class WebIdentityServices:
+    """What the web-identity seam needs beyond the ``OpEnv``; built once in ``create_app``."""
+
+    keyring: Keyring
+    keys: KeySource
+    rules: Rules = field(default_factory=Rules)
+    audit_claims: frozenset[str] | None = None
+    """Claim names shown in audit traces (``None``: the standard identity claims)."""
+
+
+@dataclass(frozen=True)
+class WebIdentityResult:
+    """A minted web-identity session and what the responses report about it."""
+
+    identity: FederatedIdentity
+    minted: Minted
+    role_arn: str
+    assumed_role_user: Mapping[str, str]
+    packed_policy_size: int | None
+    duration_seconds: int
+    duration_reason: str | None
+    trust: tuple[TrustDecision, ...] = field(repr=False, default=())
+
+    @property
+    def source_identity(self) -> str | None:
+        return self.minted.claims.source_identity
+
+
+def verify_web_identity(env: OpEnv, services: WebIdentityServices, token: str) -> FederatedIdentity:
+    """Steps 1-3: the verified identity, or InvalidIdentityToken / ExpiredTokenException / IDPCommunicationError."""
+    unverified = parse_token(token)
+    provider = env.tx.providers.get_oidc_by_url(unverified.issuer)
+    if provider is None:
+        raise InvalidIdentityToken(
+            f"No OpenIDConnect provider found in your account for {unverified.issuer}",
+            detail=f"no provider registered with the exact issuer URL {unverified.issuer!r}",
+        )
+    keys = services.keys.keys(provider.url, unverified.key_id)
+    return verify_token(
+        unverified,
+        provider_arn=provider.arn,
+        client_ids=provider.client_ids,
+        keys=keys,
+        now=env.call.now,
+        rules=services.rules,
+    )
+
+
+def _role(env: OpEnv, role_arn: str) -> Any:
+    try:
+        parsed = parse_arn(role_arn)
+    except ValueError:
+        return None
+    if parsed.service != "iam" or parsed.resource_type != "role" or parsed.account != env.arns.account:
+        return None
+    role = env.tx.iam.get_role(parsed.name)
+    if role is None or env.arns.role(role.name, role.path) != role_arn:
+        return None
+    return role
+
+
+def _duration(requested: int | None, maximum: int, clamp: bool) -> tuple[int, str | None]:
+    if clamp and requested is not None and requested > maximum:
+        return maximum, f"requested {requested} s exceeds the role's MaxSessionDuration; clamped to {maximum} s"
+    return check_duration(requested, maximum=maximum, chained=False), None
+
+
+def _trust_context(
+    env: OpEnv, identity: FederatedIdentity, session_name: str, role_tags: Mapping[str, str]
+) -> dict[str, Any]:
+    ctx: dict[str, Any] = dict(identity.context)
+    ctx.update({
+        "aws:FederatedProvider": identity.provider_arn,
+        "aws:CurrentTime": env.call.now,
+        "aws:EpochTime": str(int(env.call.now.timestamp())),
+        "aws:SourceIp": env.call.source_ip,
+        "aws:SecureTransport": env.call.secure_transport,
+        "aws:RequestedRegion": env.call.region,
+        "aws:PrincipalType": "WebIdentityUser",
+        "sts:RoleSessionName": session_name,
+    })
+    if env.call.user_agent:
+        ctx["aws:UserAgent"] = env.call.user_agent
+    resource_tags = dict(role_tags)
+    for key, value in identity.session_tags:
+        for existing in [k for k in resource_tags if k.lower() == key.lower()]:
+            del resource_tags[existing]
+        resource_tags[key] = value
+    for key, value in resource_tags.items():
+        ctx[f"aws:ResourceTag/{key}"] = value
+    for key, value in identity.session_tags:
+        ctx[f"aws:RequestTag/{key}"] = value
+    if identity.session_tags:
+        ctx["aws:TagKeys"] = [k for k, _ in identity.session_tags]
+    if identity.transitive_tag_keys:
+        ctx["sts:TransitiveTagKeys"] = list(identity.transitive_tag_keys)
+    if identity.source_identity is not None:
+        ctx["sts:SourceIdentity"] = identity.source_identity
+    return ctx
+
+
+def _as_token_error(error: ValidationError, what: str) -> InvalidIdentityToken:
+    return InvalidIdentityToken(f"The token's {what} claim is invalid: {error.message}", detail=error.detail)
+
+
+def web_identity_session(
+    env: OpEnv,
+    *,
+    services: WebIdentityServices,
+    token: str,
+    role_arn: str,
+    session_name: str,
+    duration_seconds: int | None,
+    policy: str | None,
+    policy_arns: Sequence[str],
+    provider_id: str | None = None,
+    clamp_duration: bool = False,
+) -> WebIdentityResult:
+    """Verify ``token``, evaluate ``role_arn``'s trust policy for it and mint a role session.
+
+    Raises InvalidIdentityToken, ExpiredTokenException, IDPCommunicationError, AccessDenied,
+    ValidationError, MalformedPolicyDocument, PackedPolicyTooLarge or InvalidParameterValue; nothing is
+    minted or stored on any of them.
+    """
+    if provider_id is not None:
+        raise InvalidParameterValue(
+            "ProviderId is only for OAuth 2.0 access tokens from www.amazon.com or graph.facebook.com, which "
+            "broker does not accept; omit it for OpenID Connect ID tokens",
+            detail=f"ProviderId {provider_id!r}",
+        )
+    identity = verify_web_identity(env, services, token)
+    role = _role(env, role_arn)
+    if role is None:
+        raise AccessDenied(DENIED, detail=f"role {role_arn!r} does not exist in this account; {_who(identity)}")
+    duration, reason = _duration(duration_seconds, role.max_session_duration, clamp_duration)
+    arns_in = [{"arn": a} for a in policy_arns]
+    session_policy_arns = check_session_policies(env, policy, arns_in)
+    try:
+        tags = check_tags(
+            [{"Key": k, "Value": v} for k, v in identity.session_tags], list(identity.transitive_tag_keys), None
+        )
+    except ValidationError as error:
+        raise _as_token_error(error, "https://aws.amazon.com/tags") from None
+    try:
+        source_identity = check_source_identity(identity.source_identity, None)
+    except ValidationError as error:
+        raise _as_token_error(error, "https://aws.amazon.com/source_identity") from None
+    compile_trust = getattr(env.authorizer, "compile_trust", None)
+    if compile_trust is None:  # fail closed: no trust evaluation without the policy engine
+        raise AccessDenied(DENIED, detail="authorizer cannot compile trust policies")
+    try:
+        trust = compile_trust(role.trust_policy, role_arn)
+    except BrokerError as error:
+        raise AccessDenied(DENIED, detail=f"trust policy of {role_arn} does not compile: {error.detail}") from None
+    actions = [ASSUME_ACTION]
+    if tags.tags:
+        actions.append("sts:TagSession")
+    if source_identity is not None:
+        actions.append("sts:SetSourceIdentity")
+    context = _trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
+    decisions = evaluate_trust(
+        trust, role_arn=role_arn, principal=federated_principal(identity.provider_arn, env.arns.account),
+        actions=actions, context=context,
+    )
+    refused = next((d for d in decisions if not d.allowed), None)
+    if refused is not None:
+        head = DENIED if refused.action == ASSUME_ACTION else f"Not authorized to perform {refused.action}"
+        raise AccessDenied(
+            f"{head}: {refused.public_reason()}",
+            detail=f"{_who(identity)}; claims={identity.redacted_claims(services.audit_claims)}\n{refused.trace()}",
+        )
+    env.tx.iam.record_role_use(role.name, env.call.now, env.call.region)
+    spec = SessionSpec(
+        kind="assumed-role",
+        account=env.arns.account,
+        principal_arn=role_arn,
+        principal_id=role.id,
+        principal_name=role.name,
+        duration_seconds=duration,
+        session_name=session_name,
+        policy=policy,
+        policy_arns=session_policy_arns,
+        tags=tags.tags,
+        transitive_tag_keys=tags.transitive_keys,
+        source_identity=source_identity,
+        chain_depth=1,
+        federated_provider=identity.provider_arn,
+        federated_subject=identity.subject,
+    )
+    minted = mint(spec, codec=services.keyring.codec, now=env.call.now, entropy=env.entropy)
+    return WebIdentityResult(
+        identity=identity,
+        minted=minted,
+        role_arn=role_arn,
+        assumed_role_user={
+            "Arn": env.arns.assumed_role(role.name, session_name),
+            "AssumedRoleId": f"{role.id}:{session_name}",
+        },
+        packed_policy_size=minted.packed_policy_size,
+        duration_seconds=duration,
+        duration_reason=reason,
+        trust=tuple(decisions),
+    )
+
+
+def _who(identity: FederatedIdentity) -> str:
+    return (f"provider {identity.provider_arn} sub {identity.subject!r} aud {identity.audience!r} "
+            f"kid {identity.key_id!r} token sha256 {identity.token_digest[:16]}")
