@@ -10,6 +10,7 @@ AWS General Reference, "Create a canonical request for Signature Version 4"
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -41,6 +42,9 @@ class SignedRequest:
     ``path``: the request target's path as sent (still percent-encoded on the wire);
     ``query``: the raw query string without the ``?``; ``headers``: ``(name, value)`` pairs in
     arrival order, names in any case, duplicates kept; ``body``: the exact body bytes.
+    ``body_sha256``: the lower-case hex SHA-256 of the body when the body itself is not at hand (a
+    service asking ``POST /v1/authorize`` about a request sends the hash, which is what the signature
+    covers); when given it is used instead of hashing ``body``.
     """
 
     method: str
@@ -48,6 +52,7 @@ class SignedRequest:
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = field(default=b"", repr=False)
+    body_sha256: str | None = None
     _index: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,13 +70,20 @@ class SignedRequest:
         query: str = "",
         headers: Iterable[tuple[str, str]] = (),
         body: bytes = b"",
+        body_sha256: str | None = None,
     ) -> SignedRequest:
-        return cls(method=method, path=path, query=query, headers=tuple(headers), body=body)
+        return cls(method=method, path=path, query=query, headers=tuple(headers), body=body, body_sha256=body_sha256)
 
     def __repr__(self) -> str:
         # Header values may carry the Authorization header or a session token: names only.
         names = ",".join(name for name, _ in self.headers)
         return f"SignedRequest({self.method} {self.path!r}, headers=[{names}], body={len(self.body)} bytes)"
+
+    def payload_hash(self) -> str:
+        """Lower-case hex SHA-256 of the body (``body_sha256`` when given)."""
+        if self.body_sha256 is not None:
+            return self.body_sha256
+        return hashlib.sha256(self.body).hexdigest()
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` (case-insensitive), in arrival order."""
@@ -82,7 +94,8 @@ class SignedRequest:
         return parse_query(self.query)
 
     def with_headers(self, extra: Iterable[tuple[str, str]]) -> SignedRequest:
-        return SignedRequest(self.method, self.path, self.query, self.headers + tuple(extra), self.body)
+        headers = self.headers + tuple(extra)
+        return SignedRequest(self.method, self.path, self.query, headers, self.body, self.body_sha256)
 
     def with_query(self, query: str) -> SignedRequest:
-        return SignedRequest(self.method, self.path, query, self.headers, self.body)
+        return SignedRequest(self.method, self.path, query, self.headers, self.body, self.body_sha256)

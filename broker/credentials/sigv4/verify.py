@@ -38,7 +38,7 @@ import re
 from datetime import datetime
 
 from broker.credentials.sigv4.auth import TERMINATOR, SigV4Auth
-from broker.credentials.sigv4.canonical_request import MissingSignedHeader, canonical_request, hashed_payload
+from broker.credentials.sigv4.canonical_request import MissingSignedHeader, canonical_request
 from broker.credentials.sigv4.request import SignedRequest
 from broker.credentials.sigv4.signing_key import SigningKeyCache, signature, signing_key
 from broker.credentials.sigv4.string_to_sign import string_to_sign
@@ -78,7 +78,7 @@ def check_scope(auth: SigV4Auth, *, expected_service: str | None) -> None:
 
 
 def _payload_hash(request: SignedRequest, auth: SigV4Auth) -> str:
-    body_hash = hashed_payload(request.body)
+    body_hash = request.payload_hash()
     unsigned_allowed = auth.service in UNSIGNED_PAYLOAD_SERVICES
     if auth.presigned:
         return UNSIGNED_PAYLOAD if unsigned_allowed else body_hash

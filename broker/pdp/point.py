@@ -1,0 +1,185 @@
+"""The policy decision point: verify a request's credentials, then decide an action on a resource.
+
+The same verifier and evaluator broker uses for its own API (SPEC.md §3.3):
+
+* SigV4 (``Authorization`` header or presigned query) through :class:`broker.service.authn.Authenticator`:
+  ``ASIA…`` keys open their sealed session token with the keyring held in memory (no store),
+  ``AKIA…`` keys are looked up in the store;
+* bearer access tokens through :class:`~broker.pdp.bearer.BearerVerifier` (keyring public keys);
+* decisions through :class:`~broker.pdp.policies.CachingAuthorizer` (broker's policy evaluation over
+  the principal's compiled policies, held in memory).
+
+An authentication failure is a *decision* (``ImplicitDeny`` with the AWS error), never an exception:
+the service asking is not the one who failed. The root user is allowed everything, as in AWS ("AWS
+account root user", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from broker.clock import Clock
+from broker.credentials.sigv4 import SignedRequest
+from broker.errors import AccessDenied, AuthError, BrokerError
+from broker.ids import Entropy, SystemEntropy, request_id
+from broker.pdp.bearer import BearerVerifier
+from broker.pdp.policies import CachingAuthorizer
+from broker.pdp.result import AuthzResult
+from broker.policy import ContextValue
+from broker.principal import CallContext, Principal
+from broker.service.authn import Authenticator
+from broker.service.authorize import check_session_token_limits, denial_message
+
+__all__ = ["PolicyDecisionPoint", "RequestFacts"]
+
+
+class RequestFacts:
+    """The facts of the described request that become global condition keys (``aws:SourceIp`` …)."""
+
+    __slots__ = ("secure_transport", "source_ip", "user_agent")
+
+    def __init__(self, source_ip: str = "", user_agent: str = "", secure_transport: bool = False) -> None:
+        self.source_ip = source_ip
+        self.user_agent = user_agent
+        self.secure_transport = secure_transport
+
+
+_NO_FACTS = RequestFacts()
+
+
+class PolicyDecisionPoint:
+    """Authenticate and authorize locally. Thread-safe; build one per process and share it."""
+
+    def __init__(
+        self,
+        *,
+        authenticator: Authenticator,
+        authorizer: CachingAuthorizer,
+        clock: Clock,
+        bearer: BearerVerifier | None = None,
+        entropy: Entropy | None = None,
+    ) -> None:
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+        self.clock = clock
+        self.bearer = bearer
+        self.entropy = entropy or SystemEntropy()
+
+    def __repr__(self) -> str:
+        return f"PolicyDecisionPoint(authorizer={self.authorizer!r}, bearer={self.bearer!r})"
+
+    # --- authentication --------------------------------------------------------------------------
+
+    def authenticate_sigv4(self, request: SignedRequest, *, now: datetime, service: str | None = None) -> Principal:
+        """The signer of ``request``; raises an :class:`~broker.errors.AuthError`.
+
+        ``service``: the SigV4 service name the request must be scoped to; ``None`` accepts the scope's.
+        """
+        auth = self.authenticator.parse(request)
+        return self.authenticator.authenticate(request, auth, service=service or auth.service, now=now)
+
+    def authenticate_bearer(self, token: str, *, now: datetime) -> Principal:
+        if self.bearer is None:
+            raise AccessDenied("Bearer tokens are not accepted here", detail="no bearer verifier configured")
+        return self.bearer.verify(token, now).principal
+
+    # --- decisions -------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        now: datetime | None = None,
+        facts: RequestFacts = _NO_FACTS,
+        region: str = "us-east-1",
+    ) -> AuthzResult:
+        """``action`` on ``resource`` by ``principal``, with the global keys and ``context`` added."""
+        when = now if now is not None else self.clock.now()
+        if principal.is_root:
+            try:
+                check_session_token_limits(principal, action)
+            except AccessDenied as denied:
+                return AuthzResult("ImplicitDeny", principal, reason=denied.detail, denial=denied.message)
+            return AuthzResult("Allow", principal, reason="the root user is allowed every action")
+        try:
+            check_session_token_limits(principal, action)
+        except AccessDenied as denied:
+            return AuthzResult("ImplicitDeny", principal, reason=denied.detail, denial=denied.message)
+        call = CallContext(
+            request_id="",
+            now=when,
+            principal=principal,
+            source_ip=facts.source_ip,
+            user_agent=facts.user_agent,
+            secure_transport=facts.secure_transport,
+            region=region,
+        )
+        try:
+            decision = self.authorizer.decide(call, principal, action, resource, context)  # type: ignore[arg-type]
+        except BrokerError as error:  # a stored policy that no longer compiles: fail closed
+            return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
+        denial = "" if decision.allowed else denial_message(principal.arn, action, resource, decision)
+        return AuthzResult(
+            decision.effect,
+            principal,
+            decision.matched,
+            decision.missing_context_keys,
+            decision.reason,
+            None,
+            denial,
+        )
+
+    def authorize_sigv4(
+        self,
+        request: SignedRequest,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        now: datetime | None = None,
+        facts: RequestFacts | None = None,
+        service: str | None = None,
+    ) -> AuthzResult:
+        """Verify ``request``'s SigV4 signature, then decide. Authentication failures are denials."""
+        when = now if now is not None else self.clock.now()
+        try:
+            auth = self.authenticator.parse(request)
+            principal = self.authenticator.authenticate(request, auth, service=service or auth.service, now=when)
+        except AuthError as error:
+            return _unauthenticated(error)
+        if facts is None:
+            agents = request.header_values("user-agent")
+            facts = RequestFacts(user_agent=agents[0] if agents else "")
+        return self.decide(principal, action, resource, context=context, now=when, facts=facts, region=auth.region)
+
+    def authorize_bearer(
+        self,
+        token: str,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        now: datetime | None = None,
+        facts: RequestFacts = _NO_FACTS,
+        region: str = "us-east-1",
+    ) -> AuthzResult:
+        """Verify a bearer access token, then decide. Authentication failures are denials."""
+        when = now if now is not None else self.clock.now()
+        try:
+            principal = self.authenticate_bearer(token, now=when)
+        except (AuthError, AccessDenied) as error:
+            return _unauthenticated(error)
+        return self.decide(principal, action, resource, context=context, now=when, facts=facts, region=region)
+
+    def request_id(self) -> str:
+        return request_id(self.entropy)
+
+
+def _unauthenticated(error: BrokerError) -> AuthzResult:
+    return AuthzResult("ImplicitDeny", None, reason=f"the request did not authenticate: {error.detail}",
+                       error=error, denial=error.message)
+
