@@ -1,0 +1,1 @@
+"""Identity providers for tests and demos (runnable and importable): ``oidc`` and ``saml``."""
