@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from broker.api.admin import install_admin, revocation_set_for
+from broker.api.authorize import install_authorize
 from broker.api.errors import render_error
 from broker.api.query.codec import service_for
 from broker.api.query.decode import decode_input
@@ -129,6 +130,7 @@ def create_app(
         app.router.on_shutdown.append(broker.keyring.stop)
     if broker.revocations is not None:  # revocations made on any node reach this one within about a second
         install_admin(app, broker, broker.revocations)
+    install_authorize(app, broker)  # POST /v1/authorize (SPEC.md §3.3)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,167 @@
+"""``POST /v1/authorize``: another service asks broker to decide a request made with broker credentials.
+
+SPEC.md §3.3. The body is the JSON question of :mod:`broker.pdp.wire` (the described request's method,
+path, query, headers and body hash for SigV4, or its bearer token and audience; the action, the resource
+ARN and extra context); the answer is :meth:`broker.pdp.AuthzResult.to_json` with HTTP 200, whatever the
+decision. The described request failing authentication is an ``ImplicitDeny`` decision carrying the
+AWS error, not an error of this call.
+
+Who may ask: the call itself is SigV4-signed for the service name ``broker`` (any region) by a principal
+allowed ``broker:Authorize`` on the resource asked about (the root user may always ask). So a service's
+role can be limited to questions about its own resources::
+
+    {"Effect": "Allow", "Action": "broker:Authorize", "Resource": "arn:aws:example:::thing/*"}
+
+Errors of the call are ``{"Error": {"Code", "Message"}, "RequestId"}`` with the error's HTTP status:
+``MissingAuthenticationToken``/``IncompleteSignature``/``SignatureDoesNotMatch``/``InvalidClientTokenId``/
+``ExpiredToken`` for the caller's own signature, ``AccessDenied`` (403) without ``broker:Authorize``,
+``ValidationError`` (400) for a bad question, ``RequestEntityTooLarge`` (413) past 64 KiB.
+
+Decisions are not written to the audit store (a store write per decision would make the PDP as slow as
+the store); refusals of the call are logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from broker.credentials.sigv4 import SignedRequest
+from broker.errors import AccessDenied, BrokerError, InternalFailure, RequestEntityTooLarge, ValidationError
+from broker.ids import request_id
+from broker.pdp import BearerVerifier, CachingAuthorizer, PolicyDecisionPoint, PolicyRefresher, RequestFacts
+from broker.pdp.wire import MAX_BODY_BYTES, AuthorizeQuestion, parse_question
+
+if TYPE_CHECKING:
+    from broker.api.app import Broker
+
+__all__ = ["AUTHORIZE_ACTION", "AUTHORIZE_SERVICE", "install_authorize", "router"]
+
+AUTHORIZE_SERVICE = "broker"
+"""The SigV4 service name calls to ``/v1/authorize`` are signed for."""
+AUTHORIZE_ACTION = "broker:Authorize"
+
+_log = logging.getLogger("broker.api.authorize")
+router = APIRouter()
+
+
+def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | None]:
+    """The node's own PDP: broker's authenticator, a caching authorizer and the keyring's JWT keys."""
+    authorizer = CachingAuthorizer(broker.store)
+    bearer = None
+    refresher = None
+    if broker.keyring is not None:
+        keyring = broker.keyring
+        issuer = broker.settings.public_url or f"http://{broker.settings.host}:{broker.settings.port}"
+        bearer = BearerVerifier(
+            lambda: keyring.keyring, issuer=issuer, audiences=(), arns=broker.arns,
+            skew_seconds=broker.settings.clock_skew_seconds, revocations=getattr(broker, "revocations", None),
+        )
+        # IAM edits are seen within policy_refresh_seconds (at once when IAM writes bump the counter).
+        refresher = PolicyRefresher(broker.store, keyring, authorizer, broker.clock, poll_seconds=1.0,
+                                    policy_refresh_seconds=5.0)
+    pdp = PolicyDecisionPoint(
+        authenticator=broker.authenticator, authorizer=authorizer, clock=broker.clock, bearer=bearer,
+        entropy=broker.entropy,
+    )
+    return pdp, refresher
+
+
+def install_authorize(app: FastAPI, broker: Broker) -> PolicyDecisionPoint:
+    """Mount ``/v1/authorize`` with the node's PDP; its policy refresher runs with the app."""
+    pdp, refresher = build_pdp(broker)
+    app.state.pdp = pdp
+    if refresher is not None:
+        app.router.on_startup.append(refresher.start)
+        app.router.on_shutdown.append(refresher.stop)
+    app.include_router(router)
+    return pdp
+
+
+def _error(error: BrokerError, rid: str) -> JSONResponse:
+    body = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": rid}
+    return JSONResponse(body, status_code=error.status, headers={"x-amzn-RequestId": rid})
+
+
+def _signed(request: Request, body: bytes) -> SignedRequest:
+    scope = request.scope
+    return SignedRequest.build(
+        method=scope["method"],
+        path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=body,
+    )
+
+
+def _sealed_only(signed: SignedRequest, body: bytes) -> bool:
+    """Scheduling hint only (never a security decision): the caller signs with an ``ASIA`` key and the
+    question names an ``ASIA`` key or a bearer token, so no store I/O is expected: decide on the event loop."""
+    auth = signed.header_values("authorization")
+    caller = bool(auth) and "Credential=ASIA" in auth[0]
+    return caller and (b"Credential=ASIA" in body or b'"bearer_token"' in body)
+
+
+def _question(body: bytes) -> AuthorizeQuestion:
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("The request body is not valid JSON.") from exc
+    return parse_question(decoded)
+
+
+def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes) -> dict[str, Any]:
+    now = pdp.clock.now()
+    caller = pdp.authenticate_sigv4(signed, now=now, service=AUTHORIZE_SERVICE)  # the caller first
+    question = _question(body)
+    allowed = pdp.decide(caller, AUTHORIZE_ACTION, question.resource, now=now)
+    if not allowed.allowed:
+        raise AccessDenied(
+            allowed.denial or f"User: {caller.arn} is not authorized to perform: {AUTHORIZE_ACTION}",
+            detail=allowed.reason,
+        )
+    facts = RequestFacts(source_ip=question.source_ip, secure_transport=question.secure_transport)
+    if question.request is not None:
+        agents = question.request.header_values("user-agent")
+        facts.user_agent = agents[0] if agents else ""
+        result = pdp.authorize_sigv4(
+            question.request, question.action, question.resource, context=question.context, now=now, facts=facts,
+            service=question.service,
+        )
+    else:
+        assert question.bearer_token is not None and question.audience is not None
+        result = pdp.authorize_bearer(
+            question.bearer_token, question.action, question.resource, context=question.context, now=now,
+            facts=facts, audiences=[question.audience],
+        )
+    return result.to_json()
+
+
+@router.post("/v1/authorize")
+async def authorize(request: Request) -> Response:
+    pdp: PolicyDecisionPoint = request.app.state.pdp
+    rid = request_id(pdp.entropy)
+    try:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
+        signed = _signed(request, body)
+        if _sealed_only(signed, body):
+            answer = _answer(pdp, signed, body)
+        else:
+            answer = await run_in_threadpool(_answer, pdp, signed, body)
+    except BrokerError as error:
+        _log.info("authorize request %s refused: %s (%s)", rid, error.code, error.detail)
+        return _error(error, rid)
+    except Exception:
+        _log.exception("authorize request %s failed", rid)
+        return _error(InternalFailure("An internal error occurred. Please retry your request."), rid)
+    return JSONResponse(answer, headers={"x-amzn-RequestId": rid})
