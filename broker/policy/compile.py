@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from broker.policy.conditions.clause import Clause
 from broker.policy.model import PolicyKind
-from broker.policy.patterns import arn_glob_source, glob_source, has_wildcard
+from broker.policy.patterns import arn_glob_source, arn_prefix, glob_source, has_wildcard
 from broker.policy.principals import PrincipalMatcher
 from broker.policy.validate import StatementSpec, check, raise_for
 from broker.policy.variables import Template, parse_template
@@ -45,18 +45,29 @@ def _alternation(sources: list[str]) -> _Match | None:
 
 
 def _static_test(
-    exact: frozenset[str], rx: _Match | None, negated: bool, lists_everything: bool
+    exact: frozenset[str], heads: tuple[str, ...], rx: _Match | None, negated: bool, lists_everything: bool
 ) -> Callable[[str], bool]:
-    """Resource test for a statement without policy variables (NotResource inverts it)."""
+    """Resource test for a statement without policy variables (NotResource inverts it): set lookup for
+    exact ARNs, one ``startswith`` for ``prefix*`` patterns, one regex for the rest."""
     if lists_everything:
         return lambda resource: not negated
-    if rx is None:
+    if rx is None and not heads:
         if not negated:
             return exact.__contains__
         return lambda resource: resource not in exact
+    if rx is None and not negated:
+        if not exact:
+            return lambda resource: resource.startswith(heads)
+        return lambda resource: resource in exact or resource.startswith(heads)
+
+    def lists(resource: str) -> bool:
+        if resource in exact or (heads and resource.startswith(heads)):
+            return True
+        return rx is not None and rx(resource) is not None
+
     if not negated:
-        return lambda resource: resource in exact or rx(resource) is not None
-    return lambda resource: not (resource in exact or rx(resource) is not None)
+        return lists
+    return lambda resource: not lists(resource)
 
 
 class CompiledStatement:
@@ -67,6 +78,7 @@ class CompiledStatement:
         "_action_exact",
         "_action_rx",
         "_res_exact",
+        "_res_heads",
         "_res_patterns",
         "_res_rx",
         "_res_templates",
@@ -106,6 +118,7 @@ class CompiledStatement:
         sources: list[str] = []
         templates: list[Template] = []
         patterns: list[str] = []
+        heads: list[str] = []
         any_resource = resources is None
         for resource in resources or ():
             if resource == "*":
@@ -117,13 +130,18 @@ class CompiledStatement:
                 templates.append(template)
             elif has_wildcard(resource):
                 patterns.append(resource)
-                sources.append(arn_glob_source(resource)[0])
+                head = arn_prefix(resource)
+                if head is not None:
+                    heads.append(head)
+                else:
+                    sources.append(arn_glob_source(resource)[0])
             else:
                 exact.append(resource)
         # "NotResource": "*" matches nothing; "Resource": "*" (or no Resource element) matches everything.
         self.res_any = any_resource and not spec.not_resource
         self._res_exact = frozenset(["*"] if (any_resource and spec.not_resource) else exact)
         self._res_rx = _alternation(sources)
+        self._res_heads = tuple(heads)
         self._res_patterns = tuple(patterns)
         self._res_templates = tuple(templates)
         self._template_cache: dict[str, _Match] = {}
@@ -131,7 +149,9 @@ class CompiledStatement:
         self.res_test: Callable[[str], bool] | None = (
             None
             if templates
-            else _static_test(self._res_exact, self._res_rx, spec.not_resource, any_resource and spec.not_resource)
+            else _static_test(
+                self._res_exact, self._res_heads, self._res_rx, spec.not_resource, any_resource and spec.not_resource
+            )
         )
         # Everything but Sid and Action: statements with equal keys decide identically for an action they
         # both cover, so a plan evaluates them once and reports all of them.
@@ -155,7 +175,7 @@ class CompiledStatement:
         if self.res_any or self.not_resource or self._res_templates:
             return None
         prefixes: list[str] = []
-        if self._res_rx is not None:
+        if self._res_patterns:
             for pattern in self._res_patterns:
                 cut = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=len(pattern))
                 prefixes.append(pattern[:cut])
@@ -176,6 +196,8 @@ class CompiledStatement:
         if resource in self._res_exact:
             return True
         if self.not_resource and "*" in self._res_exact:
+            return True
+        if self._res_heads and resource.startswith(self._res_heads):
             return True
         if self._res_rx is not None and self._res_rx(resource) is not None:
             return True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["arn_glob_source", "glob_source", "has_wildcard"]
+__all__ = ["arn_glob_source", "arn_prefix", "glob_source", "has_wildcard"]
 
 
 def has_wildcard(text: str) -> bool:
@@ -52,3 +52,14 @@ def arn_glob_source(text: str, colons_before: int = 0) -> tuple[str, int]:
                 colons += 1
             out.append(re.escape(ch))
     return "".join(out), colons
+
+
+def arn_prefix(pattern: str) -> str | None:
+    """The literal prefix when ``pattern``'s only wildcard is a final ``*`` inside the resource segment
+    (after the fifth colon), where ``*`` matches anything: then matching is ``startswith``."""
+    if not pattern.endswith("*"):
+        return None
+    head = pattern[:-1]
+    if has_wildcard(head) or head.count(":") < 5:
+        return None
+    return head

@@ -12,15 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from broker.policy.conditions.base import Matcher, Operator, regex_matcher
-from broker.policy.patterns import arn_glob_source, has_wildcard
+from broker.policy.patterns import arn_glob_source, arn_prefix, has_wildcard
 
 __all__ = ["OPERATORS", "build_arn"]
 
 
 def build_arn(values: Sequence[str]) -> Matcher:
     exact = [v for v in values if not has_wildcard(v)]
-    sources = [arn_glob_source(v)[0] for v in values if has_wildcard(v)]
-    return regex_matcher(exact, sources)
+    heads: list[str] = []
+    sources: list[str] = []
+    for value in values:
+        if has_wildcard(value):
+            head = arn_prefix(value)
+            if head is not None:
+                heads.append(head)
+            else:
+                sources.append(arn_glob_source(value)[0])
+    return regex_matcher(exact, sources, prefixes=heads)
 
 
 OPERATORS = (

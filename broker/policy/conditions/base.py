@@ -30,15 +30,53 @@ def bounded_put(memo: dict[str, object], key: str, value: object) -> None:
     memo[key] = value
 
 
-def regex_matcher(exact: Sequence[str], sources: Sequence[str], *, flags: int = 0) -> Matcher:
-    """Match ``exact`` strings by set lookup and the regex ``sources`` with one compiled alternation."""
+def regex_matcher(
+    exact: Sequence[str],
+    sources: Sequence[str],
+    *,
+    prefixes: Sequence[str] = (),
+    suffixes: Sequence[str] = (),
+    flags: int = 0,
+) -> Matcher:
+    """Match ``exact`` strings by set lookup, ``prefixes``/``suffixes`` with one ``startswith``/``endswith``
+    call each, and the regex ``sources`` with one compiled alternation (only what needs a regex)."""
     exact_set = frozenset(exact)
-    if not sources:
+    heads, tails = tuple(prefixes), tuple(suffixes)
+    fullmatch = re.compile("(?:" + "|".join(sources) + ")", re.DOTALL | flags).fullmatch if sources else None
+    if fullmatch is None and not heads and not tails:
         return exact_set.__contains__
-    fullmatch = re.compile("(?:" + "|".join(sources) + ")", re.DOTALL | flags).fullmatch
-    if not exact_set:
-        return lambda value: fullmatch(value) is not None
-    return lambda value: value in exact_set or fullmatch(value) is not None
+    if fullmatch is None and not tails:
+        if not exact_set:
+            return lambda value: value.startswith(heads)
+        return lambda value: value in exact_set or value.startswith(heads)
+
+    def match(value: str) -> bool:
+        if value in exact_set or (heads and value.startswith(heads)) or (tails and value.endswith(tails)):
+            return True
+        return fullmatch is not None and fullmatch(value) is not None
+
+    return match
+
+
+def split_globs(
+    patterns: Sequence[str], source: Callable[[str], str]
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(exact, prefixes, suffixes, regex sources) for plain globs: ``abc*`` is a prefix, ``*abc`` a suffix."""
+    exact: list[str] = []
+    heads: list[str] = []
+    tails: list[str] = []
+    sources: list[str] = []
+    for pattern in patterns:
+        wild = pattern.count("*") + pattern.count("?")
+        if wild == 0:
+            exact.append(pattern)
+        elif wild == 1 and pattern.endswith("*"):
+            heads.append(pattern[:-1])
+        elif wild == 1 and pattern.startswith("*"):
+            tails.append(pattern[1:])
+        else:
+            sources.append(source(pattern))
+    return exact, heads, tails, sources
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,20 @@ def build_ip(values: Sequence[str]) -> Matcher:
         pair = (int(network.network_address), int(network.netmask))
         (v4 if network.version == 4 else v6).append(pair)
     v4_t, v6_t = tuple(v4), tuple(v6)
+    heads = _octet_prefixes(v4_t)
+    if heads is not None and not v6_t:
+        # Every range is /0, /8, /16, /24 or /32: a dotted-quad matches iff it starts with the range's octets.
+
+        def match_prefix(value: str) -> bool:
+            if not value.startswith(heads):
+                return False
+            try:
+                _pton(_V4, value)
+            except (OSError, ValueError):
+                return False
+            return True
+
+        return match_prefix
 
     def match(value: str) -> bool:
         try:
@@ -59,6 +73,18 @@ def build_ip(values: Sequence[str]) -> Matcher:
         return False
 
     return match
+
+
+def _octet_prefixes(networks: tuple[tuple[int, int], ...]) -> tuple[str, ...] | None:
+    """``"10."`` for 10.0.0.0/8 etc.; ``None`` unless every mask is /0, /8, /16 or /24 (a /32 prefix
+    ``"10.0.0.1"`` would also match ``10.0.0.12``)."""
+    out: list[str] = []
+    for net, mask in networks:
+        bits = bin(mask).count("1")
+        if bits % 8 or bits == 32:
+            return None
+        out.append("".join(f"{(net >> (24 - 8 * i)) & 0xFF}." for i in range(bits // 8)))
+    return tuple(out)
 
 
 OPERATORS = (

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.policy.conditions.base import Matcher, Operator, regex_matcher
-from broker.policy.patterns import glob_source, has_wildcard
+from broker.policy.conditions.base import Matcher, Operator, regex_matcher, split_globs
+from broker.policy.patterns import glob_source
 
 __all__ = ["OPERATORS", "build_equals", "build_equals_ignore_case", "build_like"]
 
@@ -27,9 +27,8 @@ def build_equals_ignore_case(values: Sequence[str]) -> Matcher:
 
 
 def build_like(values: Sequence[str]) -> Matcher:
-    exact = [v for v in values if not has_wildcard(v)]
-    sources = [glob_source(v) for v in values if has_wildcard(v)]
-    return regex_matcher(exact, sources)
+    exact, heads, tails, sources = split_globs(values, glob_source)
+    return regex_matcher(exact, sources, prefixes=heads, suffixes=tails)
 
 
 OPERATORS = (

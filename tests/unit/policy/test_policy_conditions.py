@@ -46,6 +46,12 @@ STRING: list[Row] = [  # DOC_OPERATORS#Conditions_String
     ("StringLike", "s3:prefix", "[ab]", {"s3:prefix": "a"}, False),
     ("StringLike", "s3:prefix", ["x", "home/*"], {"s3:prefix": "x"}, True),
     ("StringLike", "s3:prefix", "line*", {"s3:prefix": "line1\nline2"}, True),
+    ("StringLike", "s3:prefix", "*-prod", {"s3:prefix": "alpha-prod"}, True),
+    ("StringLike", "s3:prefix", "*-prod", {"s3:prefix": "alpha-prod2"}, False),
+    ("StringLike", "s3:prefix", ["alpha-*", "*-prod"], {"s3:prefix": "beta-prod"}, True),
+    ("StringLike", "s3:prefix", ["alpha-*", "*-prod", "x?z"], {"s3:prefix": "xyz"}, True),
+    ("StringLike", "s3:prefix", "*mid*", {"s3:prefix": "amidb"}, True),
+    ("StringNotLike", "s3:prefix", "*-prod", {"s3:prefix": "alpha-prod"}, False),
     ("StringNotLike", "s3:prefix", "home/*", {"s3:prefix": "etc/passwd"}, True),
     ("StringNotLike", "s3:prefix", ["tmp/*", "home/*"], {"s3:prefix": "home/x"}, False),
     ("StringNotLike", "s3:prefix", "home/*", {}, True),
@@ -181,6 +187,18 @@ IP: list[Row] = [  # DOC_OPERATORS#Conditions_IPAddress
     ("NotIpAddress", "aws:SourceIp", ["10.0.0.0/8", "11.0.0.0/8"], {"aws:SourceIp": "11.0.0.1"}, False),
     ("NotIpAddress", "aws:SourceIp", "10.0.0.0/8", {}, True),
     ("NotIpAddress", "aws:SourceIp", "2001:db8::/32", {"aws:SourceIp": "10.0.0.1"}, True),
+    # octet-aligned ranges take a string-prefix fast path; these rows pin its edges
+    ("IpAddress", "aws:SourceIp", "203.0.113.7/32", {"aws:SourceIp": "203.0.113.70"}, False),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/8", {"aws:SourceIp": "100.1.2.3"}, False),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/8", {"aws:SourceIp": "10.1.2"}, False),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/8", {"aws:SourceIp": "10.1.2.3.4"}, False),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/8", {"aws:SourceIp": "10.256.0.1"}, False),
+    ("IpAddress", "aws:SourceIp", ["192.168.0.0/16", "172.16.5.0/24"], {"aws:SourceIp": "172.16.5.200"}, True),
+    ("IpAddress", "aws:SourceIp", ["192.168.0.0/16", "172.16.5.0/24"], {"aws:SourceIp": "172.16.50.2"}, False),
+    ("IpAddress", "aws:SourceIp", "0.0.0.0/0", {"aws:SourceIp": "::1"}, False),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/12", {"aws:SourceIp": "10.15.255.255"}, True),
+    ("IpAddress", "aws:SourceIp", "10.0.0.0/12", {"aws:SourceIp": "10.16.0.0"}, False),
+    ("NotIpAddress", "aws:SourceIp", "10.0.0.0/8", {"aws:SourceIp": "10.evil"}, True),
 ]
 
 

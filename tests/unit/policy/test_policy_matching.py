@@ -101,6 +101,14 @@ RESOURCES: list[tuple[Any, str, bool]] = [  # DOC_RESOURCE
     (["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"], "arn:aws:s3:::b/x", True),
     ("arn:aws:s3:::b/a.b", "arn:aws:s3:::b/aXb", False),
     ("arn:aws:dynamodb:*:*:table/t*", "arn:aws:dynamodb:us-east-1:123456789012:table/t1", True),
+    # "prefix*" in the resource segment is matched with startswith; colons after the fifth are free
+    ("arn:aws:s3:::b/*", "arn:aws:s3:::b/a:b:c", True),
+    ("arn:aws:sqs:us-east-1:123456789012:q*", "arn:aws:sqs:us-east-1:123456789012:queue-1", True),
+    ("arn:aws:sqs:us-east-1:123456789012:q*", "arn:aws:sqs:us-east-1:123456789012:Queue", False),
+    ("arn:aws:sqs:us-east-1:*:*", "arn:aws:sqs:us-east-1:123456789012:queue-1", True),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/x?", "arn:aws:s3:::c"], "arn:aws:s3:::b/xy", True),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/x?", "arn:aws:s3:::c"], "arn:aws:s3:::c", True),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/x?", "arn:aws:s3:::c"], "arn:aws:s3:::a", False),
 ]
 
 
@@ -114,6 +122,9 @@ NOT_RESOURCES: list[tuple[Any, str, bool]] = [  # DOC_NOTRESOURCE
     ("arn:aws:s3:::secret/*", "arn:aws:s3:::secret/x", False),
     ("*", "arn:aws:s3:::public/x", False),
     (["arn:aws:s3:::a/*", "arn:aws:s3:::b"], "arn:aws:s3:::b", False),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/?"], "arn:aws:s3:::b/x", False),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/?"], "arn:aws:s3:::a/deep/x", False),
+    (["arn:aws:s3:::a/*", "arn:aws:s3:::b/?"], "arn:aws:s3:::c/x", True),
 ]
 
 
