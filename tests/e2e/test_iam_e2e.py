@@ -221,3 +221,52 @@ def saml_metadata() -> str:
     return idp_metadata("https://idp.example.com/saml")
 
 
+
+
+def test_aws_cli_every_entity_family(server: Server, saml_metadata: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The AWS CLI (v1, botocore underneath but its own argument and output layers) on each entity family."""
+
+    def ok(*args: str) -> dict[str, object]:
+        out = server.aws(*args)
+        assert out.returncode == 0, f"{args}: {out.stderr}"
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    ok("iam", "create-user", "--user-name", "cli-user", "--tags", "Key=team,Value=red")
+    assert ok("iam", "get-user", "--user-name", "cli-user")["User"]["UserName"] == "cli-user"  # type: ignore[index]
+    ok("iam", "update-user", "--user-name", "cli-user", "--new-path", "/moved/")
+    users = ok("iam", "list-users", "--path-prefix", "/moved/")["Users"]
+    assert [u["UserName"] for u in users] == ["cli-user"]  # type: ignore[union-attr,index]
+    ok("iam", "create-group", "--group-name", "cli-group")
+    ok("iam", "add-user-to-group", "--group-name", "cli-group", "--user-name", "cli-user")
+    key = ok("iam", "create-access-key", "--user-name", "cli-user")["AccessKey"]
+    akid = key["AccessKeyId"]  # type: ignore[index]
+    ok("iam", "update-access-key", "--user-name", "cli-user", "--access-key-id", akid, "--status", "Inactive")
+    ok("iam", "delete-access-key", "--user-name", "cli-user", "--access-key-id", akid)
+    arn = ok("iam", "create-policy", "--policy-name", "cli-policy", "--policy-document", POLICY)["Policy"]["Arn"]  # type: ignore[index]
+    ok("iam", "attach-group-policy", "--group-name", "cli-group", "--policy-arn", arn)
+    ok("iam", "put-user-policy", "--user-name", "cli-user", "--policy-name", "inline", "--policy-document", POLICY)
+    doc = ok("iam", "get-user-policy", "--user-name", "cli-user", "--policy-name", "inline")["PolicyDocument"]
+    assert doc == json.loads(POLICY)
+    ok("iam", "create-policy-version", "--policy-arn", arn, "--policy-document", POLICY, "--set-as-default")
+    assert ok("iam", "get-policy", "--policy-arn", arn)["Policy"]["DefaultVersionId"] == "v2"  # type: ignore[index]
+    ok("iam", "detach-group-policy", "--group-name", "cli-group", "--policy-arn", arn)
+    ok("iam", "delete-user-policy", "--user-name", "cli-user", "--policy-name", "inline")
+    ok("iam", "remove-user-from-group", "--group-name", "cli-group", "--user-name", "cli-user")
+    ok("iam", "delete-group", "--group-name", "cli-group")
+    ok("iam", "delete-user", "--user-name", "cli-user")
+    ok("iam", "delete-policy-version", "--policy-arn", arn, "--version-id", "v1")
+    ok("iam", "delete-policy", "--policy-arn", arn)
+
+    oidc = ok("iam", "create-open-id-connect-provider", "--url", "https://token.example.com",
+              "--client-id-list", "sts.amazonaws.com", "--thumbprint-list", "b" * 40)["OpenIDConnectProviderArn"]
+    ok("iam", "update-open-id-connect-provider-thumbprint", "--open-id-connect-provider-arn", oidc,
+       "--thumbprint-list", "c" * 40)
+    assert ok("iam", "get-open-id-connect-provider", "--open-id-connect-provider-arn", oidc)["ThumbprintList"] == ["c" * 40]
+    ok("iam", "delete-open-id-connect-provider", "--open-id-connect-provider-arn", oidc)
+    meta = tmp_path_factory.mktemp("cli") / "metadata.xml"
+    meta.write_text(saml_metadata)
+    saml = ok("iam", "create-saml-provider", "--name", "cli-saml", "--saml-metadata-document", f"file://{meta}")[
+        "SAMLProviderArn"]
+    ok("iam", "update-saml-provider", "--saml-provider-arn", saml, "--saml-metadata-document", f"file://{meta}")
+    assert ok("iam", "list-saml-providers")["SAMLProviderList"]
+    ok("iam", "delete-saml-provider", "--saml-provider-arn", saml)
