@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(default=60, ge=0, le=3600)
     sigv4_skew_seconds: int = Field(default=300, ge=0, le=3600)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    oidc_max_token_age_seconds: int = Field(default=86_400, ge=60)
+    """ID tokens issued longer ago than this are refused (``ExpiredTokenException: Token too old``)."""
+    oidc_min_refetch_seconds: float = Field(default=10.0, ge=0.0)
+    """At most one JWKS refetch per issuer per this many seconds on an unknown ``kid``."""
     log_level: str = "INFO"
 
     @field_validator("account_id")

@@ -9,7 +9,9 @@ from broker.service.env import OpFunc
 __all__ = ["all_operations"]
 
 
-def all_operations(*, allow_http_issuers: bool = False, keyring: Any = None) -> dict[str, OpFunc]:
+def all_operations(
+    *, allow_http_issuers: bool = False, keyring: Any = None, web_identity: Any = None
+) -> dict[str, OpFunc]:
     """Every operation; the STS table needs the keyring service (``broker.service.keyring``)."""
     from broker.service.iam import OPERATIONS as IAM
     from broker.service.mfa import OPERATIONS as MFA
@@ -22,7 +24,7 @@ def all_operations(*, allow_http_issuers: bool = False, keyring: Any = None) -> 
     if keyring is not None:
         from broker.service.sts import sts_operations
 
-        tables.append(sts_operations(keyring))
+        tables.append(sts_operations(keyring, web_identity))
     for table in tables:
         clash = merged.keys() & table.keys()
         if clash:

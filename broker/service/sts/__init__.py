@@ -23,7 +23,7 @@ from broker.service.sts.tokens import (
 __all__ = ["sts_operations"]
 
 
-def _bind(op: Any, keyring: KeyringService) -> OpFunc:
+def _bind(op: Any, keyring: Any) -> OpFunc:
     bound = partial(op, keyring)
 
     def run(env: OpEnv, params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -35,11 +35,18 @@ def _bind(op: Any, keyring: KeyringService) -> OpFunc:
     return run
 
 
-def sts_operations(keyring: KeyringService) -> dict[str, OpFunc]:
-    return {
+def sts_operations(keyring: KeyringService, web_identity: Any = None) -> dict[str, OpFunc]:
+    """The STS table; ``web_identity`` (``service.web_identity.WebIdentityServices``) adds
+    AssumeRoleWithWebIdentity."""
+    table = {
         "AssumeRole": _bind(assume_role, keyring),
         "GetSessionToken": _bind(get_session_token, keyring),
         "DecodeAuthorizationMessage": _bind(decode_authorization_message, keyring),
         "GetCallerIdentity": get_caller_identity,
         "GetAccessKeyInfo": get_access_key_info,
     }
+    if web_identity is not None:  # imported here: service.web_identity itself imports sts.common
+        from broker.service.sts.web_identity import assume_role_with_web_identity
+
+        table["AssumeRoleWithWebIdentity"] = _bind(assume_role_with_web_identity, web_identity)
+    return table
