@@ -31,12 +31,15 @@ from broker.config import Settings
 from broker.credentials.envelope import Envelope
 from broker.credentials.sigv4 import SignedRequest
 from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
+from broker.federation.oidc.jwks import JwksCache
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.principal import CallContext, Principal
 from broker.service.audit import LoggingAuditSink, build_event
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
+from broker.service.oidc_keys import JwksHealthCollector, build_web_identity, registered_issuers
+from broker.service.web_identity import WebIdentityServices
 from broker.service.revocation_set import ClaimsRevocations, RevocationSet
 from broker.service.operations import all_operations
 from broker.service.authorize import PolicyAuthorizer
@@ -63,6 +66,8 @@ class Broker:
     requests: Counter
     latency: Histogram
     keyring: KeyringService | None = None
+    web_identity: WebIdentityServices | None = None
+    jwks: JwksCache | None = None
     revocations: RevocationSet | None = None
 
 
@@ -81,8 +86,10 @@ def build_broker(
     envelope = Envelope(load_master_key(settings, entropy), entropy)
     keyring = KeyringService(store, envelope, clock, entropy)
     keyring.ensure()  # first start creates the keys; later starts load them
+    web_identity, jwks = build_web_identity(settings, clock, keyring)
     revocations = revocation_set_for(store)
     registry = CollectorRegistry()
+    registry.register(JwksHealthCollector(jwks))
     return Broker(
         settings=settings,
         clock=clock,
@@ -96,7 +103,9 @@ def build_broker(
         ),
         dispatcher=Dispatcher(
             store=store,
-            operations=all_operations(allow_http_issuers=settings.allow_http_issuers, keyring=keyring),
+            operations=all_operations(
+                allow_http_issuers=settings.allow_http_issuers, keyring=keyring, web_identity=web_identity
+            ),
             authorizer=authorizer or PolicyAuthorizer(store),
             arns=arns,
             entropy=entropy,
@@ -111,6 +120,8 @@ def build_broker(
         latency=Histogram("broker_request_seconds", "API request latency", ["service"], registry=registry),
         keyring=keyring,
         revocations=revocations,
+        web_identity=web_identity,
+        jwks=jwks,
     )
 
 
@@ -128,6 +139,10 @@ def create_app(
     if broker.keyring is not None:  # the keyring refresher follows rotations made by other nodes
         app.router.on_startup.append(broker.keyring.start)
         app.router.on_shutdown.append(broker.keyring.stop)
+    if broker.jwks is not None:  # issuers down at start-up are retried in the background
+        jwks = broker.jwks
+        app.router.on_startup.append(lambda: jwks.start(lambda: registered_issuers(broker.store)))
+        app.router.on_shutdown.append(jwks.stop)
     if broker.revocations is not None:  # revocations made on any node reach this one within about a second
         install_admin(app, broker, broker.revocations)
     install_authorize(app, broker)  # POST /v1/authorize (SPEC.md §3.3)
@@ -143,7 +158,10 @@ def create_app(
                 tx.iam.counts()
         except Exception as exc:  # the store is down: not ready, and say which part
             return JSONResponse({"status": "unavailable", "store": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ok", "store": "ok"})
+        detail: dict[str, Any] = {"status": "ok", "store": "ok"}
+        if broker.jwks is not None:  # per-issuer key health; a degraded IdP does not make the node unready
+            detail["oidc"] = broker.jwks.health()
+        return JSONResponse(detail)
 
     @app.get("/metrics")
     def metrics() -> Response:
