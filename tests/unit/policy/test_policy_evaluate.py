@@ -477,3 +477,28 @@ def test_evaluation_is_deterministic_and_does_not_mutate_the_request() -> None:
     for _ in range(3):
         assert evaluate(request, PolicySet(identity=[p])) == first
     assert request.context == {"s3:prefix": "home/a/x", "aws:username": "a"}
+
+
+def test_request_is_immutable_and_normalises_its_context() -> None:
+    from datetime import UTC, datetime
+
+    request = Request(
+        "IAM:CreateRole",
+        ROLE_ARN,
+        {"AWS:SecureTransport": True, "aws:TagKeys": ["a", 1], "aws:CurrentTime": datetime(2026, 1, 2, tzinfo=UTC),
+         "aws:MultiFactorAuthAge": 30, "aws:username": None},
+    )
+    assert request.action_key == "iam:createrole"
+    assert request.ctx == {
+        "aws:securetransport": "true",
+        "aws:tagkeys": ("a", "1"),
+        "aws:currenttime": "2026-01-02T00:00:00Z",
+        "aws:multifactorauthage": "30",
+    }
+    with pytest.raises(AttributeError, match="Request is immutable"):
+        request.action = "x"
+    assert request == Request("IAM:CreateRole", ROLE_ARN, dict(request.context))
+    assert request != Request("iam:CreateRole", ROLE_ARN, dict(request.context))
+    assert repr(Request("s3:GetObject")) == (
+        "Request(action='s3:GetObject', resource='*', context={}, principal=None, resource_account=None)"
+    )
