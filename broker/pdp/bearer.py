@@ -125,8 +125,8 @@ class BearerVerifier:
     ) -> None:
         if not issuer:
             raise ValueError("issuer is required")
-        if not audiences or not all(audiences):
-            raise ValueError("at least one audience is required (fail closed)")
+        if not all(audiences):
+            raise ValueError("audiences must be non-empty strings")
         self._keyring = keyring
         self.issuer = issuer
         self.audiences = tuple(audiences)
@@ -147,8 +147,15 @@ class BearerVerifier:
                 self._public[key.key_id] = found
         return found
 
-    def verify(self, token: str, now: datetime) -> BearerClaims:
-        """The principal behind ``token`` at ``now``; raises InvalidClientTokenId or ExpiredToken."""
+    def verify(self, token: str, now: datetime, *, audiences: Sequence[str] | None = None) -> BearerClaims:
+        """The principal behind ``token`` at ``now``; raises InvalidClientTokenId or ExpiredToken.
+
+        ``audiences`` replaces the configured audiences for this call (``/v1/authorize``: the asking
+        service names the audience its tokens must carry).
+        """
+        accepted = list(audiences) if audiences is not None else list(self.audiences)
+        if not accepted or not all(accepted):
+            raise _invalid("no audience to check (fail closed)")
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise _invalid("empty or oversized")
         try:
@@ -171,7 +178,7 @@ class BearerVerifier:
                 token,
                 key=self._public_key(key),
                 algorithms=[key.algorithm],
-                audience=list(self.audiences),
+                audience=accepted,
                 issuer=self.issuer,
                 options={
                     "verify_exp": False,

@@ -16,12 +16,12 @@ account root user", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-use
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from broker.clock import Clock
 from broker.credentials.sigv4 import SignedRequest
-from broker.errors import AccessDenied, AuthError, BrokerError
+from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTokenId
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.bearer import BearerVerifier
 from broker.pdp.policies import CachingAuthorizer
@@ -79,10 +79,14 @@ class PolicyDecisionPoint:
         auth = self.authenticator.parse(request)
         return self.authenticator.authenticate(request, auth, service=service or auth.service, now=now)
 
-    def authenticate_bearer(self, token: str, *, now: datetime) -> Principal:
+    def authenticate_bearer(
+        self, token: str, *, now: datetime, audiences: Sequence[str] | None = None
+    ) -> Principal:
         if self.bearer is None:
-            raise AccessDenied("Bearer tokens are not accepted here", detail="no bearer verifier configured")
-        return self.bearer.verify(token, now).principal
+            raise InvalidClientTokenId(
+                "The security token included in the request is invalid.", detail="no bearer verifier configured"
+            )
+        return self.bearer.verify(token, now, audiences=audiences).principal
 
     # --- decisions -------------------------------------------------------------------------------
 
@@ -166,12 +170,13 @@ class PolicyDecisionPoint:
         now: datetime | None = None,
         facts: RequestFacts = _NO_FACTS,
         region: str = "us-east-1",
+        audiences: Sequence[str] | None = None,
     ) -> AuthzResult:
-        """Verify a bearer access token, then decide. Authentication failures are denials."""
+        """Verify a bearer access token (``aud`` must hold one of ``audiences``), then decide."""
         when = now if now is not None else self.clock.now()
         try:
-            principal = self.authenticate_bearer(token, now=when)
-        except (AuthError, AccessDenied) as error:
+            principal = self.authenticate_bearer(token, now=when, audiences=audiences)
+        except AuthError as error:
             return _unauthenticated(error)
         return self.decide(principal, action, resource, context=context, now=when, facts=facts, region=region)
 

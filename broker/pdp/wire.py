@@ -14,7 +14,8 @@
         "headers": [["Host", "svc.example"], ["Authorization", "AWS4-HMAC-SHA256 …"], …],
         "body_sha256": "e3b0c442…"                      hex SHA-256 of the body (what SigV4 signs)
       },
-      "bearer_token": "eyJ…"                            … or this
+      "bearer_token": "eyJ…",                           … or this, with
+      "audience": "https://svc.example"                 the audience the service's tokens must carry
     }
 
 ``headers`` may also be an object (one value per name). Problems are ``ValidationError`` (400) with
@@ -52,6 +53,7 @@ class AuthorizeQuestion:
     service: str | None
     request: SignedRequest | None
     bearer_token: str | None
+    audience: str | None = None
 
 
 def _context(raw: Any, problems: list[str]) -> dict[str, ContextValue]:
@@ -151,6 +153,9 @@ def parse_question(body: Any) -> AuthorizeQuestion:
         problems.append("One of 'request' (SigV4) or 'bearer_token' is required.")
     elif not isinstance(token, str) or not token:
         problems.append("'bearer_token' must be a non-empty string.")
+    audience = body.get("audience")
+    if token is not None and (not isinstance(audience, str) or not audience or len(audience) > 1024):
+        problems.append("'audience' (the audience your service's tokens carry) is required with 'bearer_token'.")
     if problems:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
@@ -164,4 +169,5 @@ def parse_question(body: Any) -> AuthorizeQuestion:
         service=service,
         request=request,
         bearer_token=token if isinstance(token, str) else None,
+        audience=audience if isinstance(audience, str) else None,
     )
