@@ -95,13 +95,25 @@ def _shape(sig: etree._Element, problems: list[str]) -> None:
             problems.append(f"the {owner} signature uses a refused transform {transform.get('Algorithm')!r}")
 
 
+_C = xmlsec.constants
+_REFERENCE_TRANSFORMS = (
+    _C.TransformEnveloped, _C.TransformExclC14N, _C.TransformExclC14NWithComments,
+    _C.TransformSha256, _C.TransformSha384, _C.TransformSha512,
+)
+_SIGNATURE_TRANSFORMS = (
+    _C.TransformExclC14N, _C.TransformExclC14NWithComments,
+    _C.TransformRsaSha256, _C.TransformRsaSha384, _C.TransformRsaSha512,
+    _C.TransformEcdsaSha256, _C.TransformEcdsaSha384, _C.TransformEcdsaSha512,
+)
+
+
 def _context() -> xmlsec.SignatureContext:
+    """A context that runs only the allowed transforms (xmlsec refuses any other, SHA-1 included)."""
     ctx = xmlsec.SignatureContext()
-    for t in (xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformExclC14N,
-              xmlsec.constants.TransformExclC14NWithComments):
+    for t in _REFERENCE_TRANSFORMS:
         ctx.enable_reference_transform(t)
-    ctx.enable_signature_transform(xmlsec.constants.TransformExclC14N)
-    ctx.enable_signature_transform(xmlsec.constants.TransformExclC14NWithComments)
+    for t in _SIGNATURE_TRANSFORMS:
+        ctx.enable_signature_transform(t)
     return ctx
 
 
