@@ -21,13 +21,15 @@ Typical use::
 ``compile_policy`` raises ``PolicyDocumentError`` (a ``broker.errors.MalformedPolicyDocument``) or
 ``PolicySizeError`` (a ``broker.errors.LimitExceeded``) carrying every ``Problem`` found.
 ``PolicyCache`` compiles each (policy id, version) once and is invalidated explicitly.
+``statement_span(document, pointer)`` gives a matched statement's ``StartPosition``/``EndPosition`` for the
+simulator; ``lint``/``format_findings`` back ``broker policy lint FILE``.
 """
 
 from broker.policy.compile import CompiledPolicy, PolicyCache, compile_policy
 from broker.policy.evaluate import evaluate
 from broker.policy.explain import explain
 from broker.policy.keys import context_keys
-from broker.policy.lint import Finding, Severity, lint
+from broker.policy.lint import Finding, Severity, format_findings, lint
 from broker.policy.model import (
     ContextValue,
     Decision,
@@ -42,6 +44,7 @@ from broker.policy.model import (
     ResourceGrant,
     SetName,
 )
+from broker.policy.positions import Position, statement_span
 from broker.policy.validate import (
     DEFAULT_MAX_SIZE,
     PackedPolicyError,
@@ -65,6 +68,7 @@ __all__ = [
     "PolicyKind",
     "PolicySet",
     "PolicySizeError",
+    "Position",
     "PrincipalRef",
     "PrincipalType",
     "Problem",
@@ -76,7 +80,9 @@ __all__ = [
     "context_keys",
     "evaluate",
     "explain",
+    "format_findings",
     "lint",
     "policy_size",
+    "statement_span",
     "validate",
 ]

@@ -37,7 +37,7 @@ from broker.policy.model import PolicyKind
 from broker.policy.parse import child_pointer, parse_document
 from broker.policy.validate import validate
 
-__all__ = ["Finding", "Severity", "lint"]
+__all__ = ["Finding", "Severity", "format_findings", "lint"]
 
 Severity = Literal["error", "security", "warning", "suggestion"]
 _SEVERITY_ORDER = {"error": 0, "security": 1, "warning": 2, "suggestion": 3}
@@ -228,3 +228,10 @@ def lint(document: str, kind: PolicyKind) -> list[Finding]:
         linter.document(parsed.value)
         findings.extend(linter.findings)
     return sorted(findings, key=lambda f: _SEVERITY_ORDER[f.severity])
+
+
+def format_findings(findings: list[Finding], *, source: str = "policy") -> str:
+    """One line per finding for ``broker policy lint FILE``: ``FILE:POINTER: SEVERITY CODE: message``."""
+    if not findings:
+        return f"{source}: no findings"
+    return "\n".join(f"{source}:{f.pointer or '/'}: {f.severity} {f.code}: {f.message}" for f in findings)

@@ -1,93 +1,114 @@
-"""Where each statement sits in a policy document's text, for the simulator's ``StartPosition``/``EndPosition``.
+"""Where a statement sits in the policy text: ``MatchedStatements`` ``StartPosition`` / ``EndPosition``.
 
-IAM's simulator reports the line and column span of every matched statement ("SimulatePrincipalPolicy",
-``Statement.StartPosition``/``EndPosition``,
-https://docs.aws.amazon.com/IAM/latest/APIReference/API_Statement.html). The engine identifies statements by
-JSON pointer (``/Statement/2``, or ``/Statement`` when the element is a single object); this module maps a
-pointer to its span. Lines and columns are 1-based; the end position is just past the closing brace.
+IAM API Reference, "Statement" and "Position" data types
+(https://docs.aws.amazon.com/IAM/latest/APIReference/API_Statement.html,
+https://docs.aws.amazon.com/IAM/latest/APIReference/API_Position.html): the line and column of the
+beginning and of the end of a ``Statement`` in the policy. broker reports 1-based lines and columns of
+the statement's opening ``{`` and closing ``}``. The text is scanned once (a small span-recording JSON
+walk; values are not decoded) and every object or array gets its span keyed by JSON pointer.
 """
 
 from __future__ import annotations
 
-import json
+from typing import NamedTuple
 
-__all__ = ["Span", "statement_spans"]
+from broker.policy.parse import child_pointer
 
-Span = tuple[tuple[int, int], tuple[int, int]]
-_WS = " \t\r\n"
+__all__ = ["Position", "statement_span", "value_spans"]
+
+_WHITESPACE = " \t\n\r"
+
+
+class Position(NamedTuple):
+    line: int
+    column: int
 
 
 class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.pos = 0
-        self._decoder = json.JSONDecoder()
+        self.spans: dict[str, tuple[int, int]] = {}
 
-    def ws(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in _WS:
-            self.pos += 1
+    def skip(self, i: int) -> int:
+        text = self.text
+        while i < len(text) and text[i] in _WHITESPACE:
+            i += 1
+        return i
 
-    def peek(self) -> str:
-        self.ws()
-        return self.text[self.pos] if self.pos < len(self.text) else ""
+    def string(self, i: int) -> tuple[str, int]:
+        """``i`` at the opening quote; the raw (undecoded) content and the index after the closing quote."""
+        text = self.text
+        j = i + 1
+        while j < len(text):
+            ch = text[j]
+            if ch == "\\":
+                j += 2
+                continue
+            if ch == '"':
+                return text[i + 1 : j], j + 1
+            j += 1
+        raise ValueError("unterminated string")
 
-    def value_end(self) -> int:
-        """Skip one JSON value starting at ``pos``; return its end offset."""
-        self.ws()
-        _, end = self._decoder.raw_decode(self.text, self.pos)
-        self.pos = end
+    def value(self, i: int, pointer: str) -> int:
+        i = self.skip(i)
+        text = self.text
+        if i >= len(text):
+            raise ValueError("unexpected end")
+        ch = text[i]
+        if ch == "{":
+            end = self.container(i, pointer, "}")
+        elif ch == "[":
+            end = self.container(i, pointer, "]")
+        elif ch == '"':
+            return self.string(i)[1]
+        else:
+            j = i
+            while j < len(text) and text[j] not in ",]}" + _WHITESPACE:
+                j += 1
+            return j
+        self.spans[pointer] = (i, end - 1)
         return end
 
-    def string(self) -> str:
-        self.ws()
-        value, end = self._decoder.raw_decode(self.text, self.pos)
-        self.pos = end
-        return str(value)
+    def container(self, i: int, pointer: str, close: str) -> int:
+        i = self.skip(i + 1)
+        index = 0
+        while self.text[i] != close:
+            if close == "}":
+                raw_key, i = self.string(self.skip(i))
+                key = raw_key.encode("utf-8").decode("unicode_escape") if "\\" in raw_key else raw_key
+                i = self.skip(i)
+                if self.text[i] != ":":
+                    raise ValueError("expected ':'")
+                i = self.value(i + 1, child_pointer(pointer, key))
+            else:
+                i = self.value(i, child_pointer(pointer, index))
+                index += 1
+            i = self.skip(i)
+            if self.text[i] == ",":
+                i = self.skip(i + 1)
+        return i + 1
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    start = text.rfind("\n", 0, offset) + 1
-    return line, offset - start + 1
-
-
-def statement_spans(text: str) -> dict[str, Span]:
-    """Map each statement's JSON pointer to its ``((line, col), (line, col))`` span; ``{}`` if unparseable."""
+def value_spans(document: str) -> dict[str, tuple[int, int]]:
+    """JSON pointer -> (offset of the opening bracket, offset of the closing bracket) for every object and
+    array; ``{}`` when the text is not JSON the scanner can follow (validate first)."""
+    scanner = _Scanner(document)
     try:
-        return _spans(text)
+        scanner.value(0, "")
     except (ValueError, IndexError):
         return {}
+    return scanner.spans
 
 
-def _spans(text: str) -> dict[str, Span]:
-    s = _Scanner(text)
-    if s.peek() != "{":
-        return {}
-    s.pos += 1
-    out: dict[str, Span] = {}
-    while s.peek() not in ("}", ""):
-        key = s.string()
-        if s.peek() != ":":
-            return {}
-        s.pos += 1
-        if key != "Statement":
-            s.value_end()
-        elif s.peek() == "[":
-            s.pos += 1
-            index = 0
-            while s.peek() not in ("]", ""):
-                start = s.pos
-                end = s.value_end()
-                out[f"/Statement/{index}"] = (_line_col(text, start), _line_col(text, end))
-                index += 1
-                if s.peek() == ",":
-                    s.pos += 1
-            s.pos += 1
-        else:
-            s.ws()
-            start = s.pos
-            end = s.value_end()
-            out["/Statement"] = (_line_col(text, start), _line_col(text, end))
-        if s.peek() == ",":
-            s.pos += 1
-    return out
+def _position(document: str, offset: int) -> Position:
+    line = document.count("\n", 0, offset) + 1
+    column = offset - (document.rfind("\n", 0, offset) + 1) + 1
+    return Position(line, column)
+
+
+def statement_span(document: str, pointer: str) -> tuple[Position, Position] | None:
+    """Start and end ``Position`` of the statement at ``pointer`` (``/Statement/0`` or ``/Statement``)."""
+    span = value_spans(document).get(pointer)
+    if span is None:
+        return None
+    return _position(document, span[0]), _position(document, span[1])

@@ -485,8 +485,13 @@ def test_request_is_immutable_and_normalises_its_context() -> None:
     request = Request(
         "IAM:CreateRole",
         ROLE_ARN,
-        {"AWS:SecureTransport": True, "aws:TagKeys": ["a", 1], "aws:CurrentTime": datetime(2026, 1, 2, tzinfo=UTC),
-         "aws:MultiFactorAuthAge": 30, "aws:username": None},
+        {
+            "AWS:SecureTransport": True,
+            "aws:TagKeys": ["a", 1],
+            "aws:CurrentTime": datetime(2026, 1, 2, tzinfo=UTC),
+            "aws:MultiFactorAuthAge": 30,
+            "aws:username": None,
+        },
     )
     assert request.action_key == "iam:createrole"
     assert request.ctx == {
