@@ -49,8 +49,8 @@ SESSION_DURATION = ATTR + "SessionDuration"
 SOURCE_IDENTITY = ATTR + "SourceIdentity"
 PRINCIPAL_TAG = ATTR + "PrincipalTag:"
 TRANSITIVE = ATTR + "TransitiveTagKeys"
-_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
-_ROLE_RE = re.compile(r"arn:[a-z][a-z0-9-]*:iam::\d{12}:role/[\w+=,.@/-]{1,576}")
+_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_ROLE_RE = re.compile(r"arn:[a-z][a-z0-9-]*:iam::\d{12}:role/[\w+=,.@/-]{1,576}", re.ASCII)
 _PROVIDER_RE = re.compile(r"arn:[a-z][a-z0-9-]*:iam::\d{12}:saml-provider/[\w._-]{1,128}")
 _NAMEID_PREFIX = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
 
