@@ -39,7 +39,7 @@ from broker.store.sqlalchemy.store import SqlStore
 from tests.contract.conftest import ACCOUNT, START, SeededEntropy, count_rows
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "federation" / "saml"))
-from saml_factory import IDP_ENTITY, SP, idp_key, signed  # noqa: E402
+from saml_factory import IDP_ENTITY, SP, idp_key, signed
 
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:saml-provider/Corp"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/SamlAdmin"
@@ -86,7 +86,8 @@ class World:
 
     def run(self, action: str, principal: Principal | None = None, **params: Any) -> dict[str, Any]:
         self.requests += 1
-        call = CallContext(request_id=f"req-{self.requests}", now=self.clock.now(), principal=principal, source_ip="192.0.2.1")
+        call = CallContext(request_id=f"req-{self.requests}", now=self.clock.now(), principal=principal,
+                           source_ip="192.0.2.1")
         return dict(self.dispatcher.run(call, "sts" if action.startswith("Assume") else "iam", action, params))
 
     def assume(self, message: str, **params: Any) -> dict[str, Any]:
