@@ -19,11 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from broker.api.admin import install_admin, revocation_set_for
 from broker.api.authorize import install_authorize
 from broker.api.errors import render_error
+from broker.api.oauth import install_oauth
 from broker.api.query.codec import service_for
 from broker.api.query.decode import decode_input
 from broker.api.query.encode import encode_output
 from broker.api.query.form import parse_form
 from broker.api.query.model import Operation, lookup
+from broker.api.web.oidc import install_oidc_login
+from broker.api.wellknown import install_wellknown
 from broker.arn import ArnFactory
 from broker.bootstrap import load_master_key, open_store
 from broker.clock import Clock, SystemClock
@@ -146,6 +149,10 @@ def create_app(
     if broker.revocations is not None:  # revocations made on any node reach this one within about a second
         install_admin(app, broker, broker.revocations)
     install_authorize(app, broker)  # POST /v1/authorize (SPEC.md §3.3)
+    install_wellknown(app)  # the broker's own discovery document and JWKS (SPEC.md §3.2)
+    install_oauth(app, broker, web_identity=broker.web_identity)  # POST /oauth2/token (RFC 8693)
+    if broker.web_identity is not None:  # GET /oidc/login, /oidc/callback, POST /oidc/session (SPEC.md §3.4)
+        install_oidc_login(app, broker, broker.web_identity)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
