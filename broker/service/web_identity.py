@@ -49,6 +49,7 @@ __all__ = [
     "KeySource",
     "WebIdentityResult",
     "WebIdentityServices",
+    "trust_context",
     "verify_web_identity",
     "web_identity_session",
 ]
@@ -139,9 +140,11 @@ def _duration(requested: int | None, maximum: int, clamp: bool) -> tuple[int, st
     return check_duration(requested, maximum=maximum, chained=False), None
 
 
-def _trust_context(
+def trust_context(
     env: OpEnv, identity: FederatedIdentity, session_name: str, role_tags: Mapping[str, str]
 ) -> dict[str, Any]:
+    """The request context a trust policy sees: the token's keys, ``aws:FederatedProvider``, the call's
+    global keys, ``sts:RoleSessionName``, role/request tags and the source identity."""
     ctx: dict[str, Any] = dict(identity.context)
     ctx.update({
         "aws:FederatedProvider": identity.provider_arn,
@@ -231,7 +234,7 @@ def web_identity_session(
         actions.append("sts:TagSession")
     if source_identity is not None:
         actions.append("sts:SetSourceIdentity")
-    context = _trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
+    context = trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
     decisions = evaluate_trust(
         trust, role_arn=role_arn, principal=federated_principal(identity.provider_arn, env.arns.account),
         actions=actions, context=context,
