@@ -76,6 +76,10 @@ def cmd_policy_lint(args: argparse.Namespace) -> int:
 
     text = Path(args.file).read_text(encoding="utf-8")
     findings = lint(text, args.kind)
+    if args.kind == "trust":  # shared OIDC issuers (GitHub, GitLab, Kubernetes, SPIFFE) must be pinned
+        from broker.federation.oidc.profiles import lint_trust
+
+        findings = [*findings, *lint_trust(text)]
     worst = 0
     for f in findings:
         print(json.dumps({"severity": f.severity, "code": f.code, "pointer": f.pointer, "message": f.message}))
@@ -122,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys.register(sub)
     revoke.register(sub)
+    from broker.cli import explain
+
+    explain.register(sub)
     return parser
 
 
