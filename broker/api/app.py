@@ -26,6 +26,7 @@ from broker.api.query.encode import encode_output
 from broker.api.query.form import parse_form
 from broker.api.query.model import Operation, lookup
 from broker.api.web.oidc import install_oidc_login
+from broker.api.web.saml import install_saml
 from broker.api.wellknown import install_wellknown
 from broker.arn import ArnFactory
 from broker.bootstrap import load_master_key, open_store
@@ -42,6 +43,8 @@ from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
 from broker.service.oidc_keys import JwksHealthCollector, build_web_identity, registered_issuers
+from broker.service.saml_exchange import saml_subject_type
+from broker.service.token_exchange import SAML2, default_subject_types
 from broker.service.web_identity import WebIdentityServices
 from broker.service.revocation_set import ClaimsRevocations, RevocationSet
 from broker.service.operations import all_operations
@@ -150,7 +153,11 @@ def create_app(
         install_admin(app, broker, broker.revocations)
     install_authorize(app, broker)  # POST /v1/authorize (SPEC.md §3.3)
     install_wellknown(app)  # the broker's own discovery document and JWKS (SPEC.md §3.2)
-    install_oauth(app, broker, web_identity=broker.web_identity)  # POST /oauth2/token (RFC 8693)
+    # GET /saml/metadata, /saml/login, POST /saml/acs, /saml/role (SPEC.md §3.4). SP keys: helper-12's
+    # broker/federation/saml/sp_keys.py goes here as keys=… (metadata certificates, AuthnRequest signing).
+    saml_sp = install_saml(app, broker, keys=None)
+    exchange_types = {**default_subject_types(broker.web_identity), SAML2: saml_subject_type(saml_sp)}
+    install_oauth(app, broker, types=exchange_types)  # POST /oauth2/token (RFC 8693): OIDC and SAML subjects
     if broker.web_identity is not None:  # GET /oidc/login, /oidc/callback, POST /oidc/session (SPEC.md §3.4)
         install_oidc_login(app, broker, broker.web_identity)
 
