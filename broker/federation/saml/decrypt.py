@@ -6,6 +6,7 @@ algorithm must be AES (GCM or CBC). Decryption itself is python3-saml's xmlsec c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 from lxml import etree
@@ -47,14 +48,17 @@ def decrypt_assertion(encrypted: etree._Element, private_keys_pem: Sequence[byte
     if not private_keys_pem:
         raise SamlError(["the assertion is encrypted but broker has no SAML SP key"])
     _check_algorithms(encrypted)
-    data = encrypted.find("xenc:EncryptedData", NS)
-    assert data is not None
     for pem in private_keys_pem:
+        # Decrypt in place inside a copy: the plaintext is parsed in the context of EncryptedAssertion, so
+        # namespace prefixes the IdP declared on outer elements still resolve.
+        holder = copy.deepcopy(encrypted)
+        data = holder.find("xenc:EncryptedData", NS)
+        assert data is not None
         try:
-            plain = OneLogin_Saml2_Utils.decrypt_element(data, pem.decode("ascii"), inplace=False)
+            plain = OneLogin_Saml2_Utils.decrypt_element(data, pem.decode("ascii"), inplace=True)
         except Exception:  # noqa: S112 - xmlsec raises several types; any failure means "not this key"
             continue
-        if isinstance(plain, etree._Element) and plain.tag == _ASSERTION:
+        if isinstance(plain, etree._Element) and plain.tag == _ASSERTION and len(holder) == 1:
             return plain
-        raise SamlError(["the EncryptedAssertion does not contain a saml:Assertion"])
+        raise SamlError(["the EncryptedAssertion does not contain exactly one saml:Assertion"])
     raise SamlError(["the EncryptedAssertion cannot be decrypted with broker's SP key"])
