@@ -38,19 +38,20 @@ __all__ = ["evaluate"]
 
 _GRANTS: tuple[ResourceGrant, ...] = ("none", "account", "role", "direct")
 _NO_KEYS: tuple[str, ...] = ()
+_NO_RECORDS: tuple[MatchedStatement, ...] = ()
 _new = tuple.__new__
 
 
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
-    plan: Plan = policies.__dict__.get("_plan") or plan_for(policies)
+    plan: Plan = policies._plan or plan_for(policies)  # type: ignore[attr-defined]
     ctx, resource, principal = request.ctx, request.resource, request.principal
     entry = plan.memo.get(request.action_key) or plan.entry(request.action_key)
     units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]
     missing: list[str] = []
     errors: list[str] | None = None
-    denies: list[MatchedStatement] = []
-    allows: list[MatchedStatement] = []
+    denies: list[MatchedStatement] | None = None
+    allows: list[MatchedStatement] | None = None
     identity_allow = boundary_allow = session_allow = False
     grant = NONE
     for statement, code, records, _rank in units:
@@ -78,9 +79,9 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
             if not statement.deny:
                 continue
         if statement.deny:
-            denies.extend(records)
+            denies = [*denies, *records] if denies else list(records)
             continue
-        allows.extend(records)
+        allows = [*allows, *records] if allows else list(records)
         if code == IDENTITY:
             identity_allow = True
         elif code == RESOURCE:
@@ -93,9 +94,6 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     # The combining rule (module docstring, steps 1-6).
     boundary = boundary_allow if plan.has_boundary else None
     session = session_allow if plan.has_session else None
-    must_allow = plan.must_allow
-    if must_allow is None:
-        must_allow = request.action_key.startswith("sts:assumerole")
     cross = (
         request.resource_account is not None and principal is not None and principal.account != request.resource_account
     )
@@ -106,7 +104,9 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
         effect, reason = "ImplicitDeny", "cross-account access needs both an identity-based and a resource-based allow"
     elif grant == DIRECT and not cross:
         effect, reason = "Allow", "a resource-based policy allows and names the principal directly"
-    elif must_allow and grant == NONE:
+    elif grant == NONE and (
+        plan.must_allow if plan.must_allow is not None else request.action_key.startswith("sts:assumerole")
+    ):
         effect, reason = "ImplicitDeny", "the resource-based (trust) policy does not allow the principal"
     elif not (identity_allow or (grant == ROLE and not cross)):
         effect, reason = "ImplicitDeny", "no identity-based policy allows the action"
@@ -122,7 +122,7 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
         Decision,
         (
             effect,
-            tuple(denies) if denies else tuple(allows),
+            tuple(denies) if denies else tuple(allows) if allows else _NO_RECORDS,
             tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
             tuple(errors) if errors else _NO_KEYS,
             identity_allow,

@@ -240,6 +240,7 @@ class PolicySet:
     resource_must_allow: bool | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_plan", None)  # the evaluation plan, attached on first use (plan.py)
         # Freeze the sequences: the evaluation plan cached on this object must not go stale.
         object.__setattr__(self, "identity", tuple(self.identity))
         object.__setattr__(self, "resource", tuple(self.resource))

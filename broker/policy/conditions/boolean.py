@@ -20,7 +20,8 @@ def build_bool(values: Sequence[str]) -> Matcher:
     for value in folded:
         if value not in ("true", "false"):
             raise ValueError(f"Invalid Bool value {value!r} in condition: use true or false")
-    return lambda value: value.lower() in folded
+    spelled = frozenset(v for f in folded for v in (f, f.upper(), f.capitalize()))
+    return lambda value: value in spelled or value.lower() in folded
 
 
 OPERATORS = (Operator("Bool", "Bool", False, build_bool, variables=True),)
