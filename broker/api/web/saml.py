@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
@@ -46,7 +46,8 @@ from broker.api.web.pages import (
 )
 from broker.errors import BrokerError, InternalFailure
 from broker.federation.saml.authn_request import AuthnRequest, redirect_url
-from broker.federation.saml.config import sp_config
+from broker.federation.saml.config import SpConfig, sp_config
+from broker.federation.saml.sp_keys import FileSpKeys
 from broker.federation.saml.sp_metadata import sp_metadata_xml
 from broker.ids import request_id
 from broker.principal import CallContext
@@ -68,6 +69,7 @@ __all__ = [
     "install_saml",
     "install_saml_web",
     "saml_sp_for",
+    "sp_keys_for",
 ]
 
 LOGIN_COOKIE = "broker_saml_login"
@@ -318,19 +320,36 @@ def install_saml_web(
         return response
 
 
-def saml_sp_for(broker: Any) -> SamlSp:
-    """The app's SAML SP: the one ``build_broker`` made (``broker.saml_sp``), else one built from settings."""
+def _sp_config(broker: Any) -> SpConfig:
+    settings = broker.settings
+    return sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
+
+
+def sp_keys_for(broker: Any) -> SpKeySource:
+    """The app's SP key pair: ``broker.saml_keys`` when ``build_broker`` made one, else the sealed file in
+    ``BROKER_HOME`` (created now, at start-up, so every later reader sees the same pair)."""
+    existing = getattr(broker, "saml_keys", None)
+    if existing is not None:
+        return cast(SpKeySource, existing)
+    keys = FileSpKeys(broker.settings.home, broker.envelope, _sp_config(broker).entity_id, broker.clock.now())
+    keys.pair()
+    return keys
+
+
+def saml_sp_for(broker: Any, keys: SpKeySource) -> SamlSp:
+    """The app's SAML SP: the one ``build_broker`` made (``broker.saml_sp``), else one built from settings
+    that decrypts with ``keys``."""
     existing = getattr(broker, "saml_sp", None)
     if isinstance(existing, SamlSp):
         return existing
-    settings = broker.settings
-    config = sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
-    return SamlSp.build(config, broker.keyring.codec)
+    private: Callable[[], Sequence[bytes]] = lambda: [k for k in (keys.signing_key_pem(),) if k is not None]  # noqa: E731
+    return SamlSp.build(_sp_config(broker), broker.keyring.codec, sp_private_keys=private)
 
 
 def install_saml(app: FastAPI, broker: Any, *, keys: SpKeySource | None = None) -> SamlSp:
-    """Mount the SAML SP routes with the app's SP, a cookie sealer over the master key, and ``keys``."""
-    sp = saml_sp_for(broker)
+    """Mount the SAML SP routes with the app's SP, a cookie sealer over the master key, and the SP keys."""
+    keys = keys if keys is not None else sp_keys_for(broker)
+    sp = saml_sp_for(broker, keys)
     install_saml_web(app, broker=broker, sp=sp, sealer=CookieSealer(broker.envelope.master_key, broker.entropy),
                      keys=keys)
     return sp
