@@ -36,6 +36,8 @@ from broker.credentials.envelope import Envelope
 from broker.credentials.sigv4 import SignedRequest
 from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
 from broker.federation.oidc.jwks import JwksCache
+from broker.federation.saml.config import sp_config
+from broker.federation.saml.sp_keys import FileSpKeys
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.principal import CallContext, Principal
 from broker.service.audit import LoggingAuditSink, build_event
@@ -44,6 +46,7 @@ from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
 from broker.service.oidc_keys import JwksHealthCollector, build_web_identity, registered_issuers
 from broker.service.saml_exchange import saml_subject_type
+from broker.service.saml_session import SamlSp
 from broker.service.token_exchange import SAML2, default_subject_types
 from broker.service.web_identity import WebIdentityServices
 from broker.service.revocation_set import ClaimsRevocations, RevocationSet
@@ -75,6 +78,8 @@ class Broker:
     web_identity: WebIdentityServices | None = None
     jwks: JwksCache | None = None
     revocations: RevocationSet | None = None
+    saml_sp: SamlSp | None = None
+    saml_keys: FileSpKeys | None = None
 
 
 def build_broker(
@@ -94,6 +99,9 @@ def build_broker(
     keyring.ensure()  # first start creates the keys; later starts load them
     web_identity, jwks = build_web_identity(settings, clock, keyring)
     revocations = revocation_set_for(store)
+    saml_config = sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
+    saml_keys = FileSpKeys(settings.home, envelope, saml_config.entity_id, clock.now())
+    saml_sp = SamlSp.build(saml_config, keyring.codec, saml_keys)
     registry = CollectorRegistry()
     registry.register(JwksHealthCollector(jwks))
     return Broker(
@@ -110,7 +118,8 @@ def build_broker(
         dispatcher=Dispatcher(
             store=store,
             operations=all_operations(
-                allow_http_issuers=settings.allow_http_issuers, keyring=keyring, web_identity=web_identity
+                allow_http_issuers=settings.allow_http_issuers, keyring=keyring, web_identity=web_identity,
+                saml=saml_sp,
             ),
             authorizer=authorizer or PolicyAuthorizer(store),
             arns=arns,
@@ -126,6 +135,8 @@ def build_broker(
         latency=Histogram("broker_request_seconds", "API request latency", ["service"], registry=registry),
         keyring=keyring,
         revocations=revocations,
+        saml_sp=saml_sp,
+        saml_keys=saml_keys,
         web_identity=web_identity,
         jwks=jwks,
     )
@@ -155,7 +166,7 @@ def create_app(
     install_wellknown(app)  # the broker's own discovery document and JWKS (SPEC.md §3.2)
     # GET /saml/metadata, /saml/login, POST /saml/acs, /saml/role (SPEC.md §3.4). SP keys: helper-12's
     # broker/federation/saml/sp_keys.py goes here as keys=… (metadata certificates, AuthnRequest signing).
-    saml_sp = install_saml(app, broker, keys=None)
+    saml_sp = install_saml(app, broker, keys=broker.saml_keys)
     exchange_types = {**default_subject_types(broker.web_identity), SAML2: saml_subject_type(saml_sp)}
     install_oauth(app, broker, types=exchange_types)  # POST /oauth2/token (RFC 8693): OIDC and SAML subjects
     if broker.web_identity is not None:  # GET /oidc/login, /oidc/callback, POST /oidc/session (SPEC.md §3.4)

@@ -10,7 +10,7 @@ __all__ = ["all_operations"]
 
 
 def all_operations(
-    *, allow_http_issuers: bool = False, keyring: Any = None, web_identity: Any = None
+    *, allow_http_issuers: bool = False, keyring: Any = None, web_identity: Any = None, saml: Any = None
 ) -> dict[str, OpFunc]:
     """Every operation; the STS table needs the keyring service (``broker.service.keyring``)."""
     from broker.service.iam import OPERATIONS as IAM
@@ -24,7 +24,7 @@ def all_operations(
     if keyring is not None:
         from broker.service.sts import sts_operations
 
-        tables.append(sts_operations(keyring, web_identity))
+        tables.append(sts_operations(keyring, web_identity, saml))
     for table in tables:
         clash = merged.keys() & table.keys()
         if clash:

@@ -35,7 +35,7 @@ def _bind(op: Any, keyring: Any) -> OpFunc:
     return run
 
 
-def sts_operations(keyring: KeyringService, web_identity: Any = None) -> dict[str, OpFunc]:
+def sts_operations(keyring: KeyringService, web_identity: Any = None, saml: Any = None) -> dict[str, OpFunc]:
     """The STS table; ``web_identity`` (``service.web_identity.WebIdentityServices``) adds
     AssumeRoleWithWebIdentity."""
     table = {
@@ -49,4 +49,8 @@ def sts_operations(keyring: KeyringService, web_identity: Any = None) -> dict[st
         from broker.service.sts.web_identity import assume_role_with_web_identity
 
         table["AssumeRoleWithWebIdentity"] = _bind(assume_role_with_web_identity, web_identity)
+    if saml is not None:  # service.saml_session.SamlSp adds AssumeRoleWithSAML
+        from broker.service.sts.saml import assume_role_with_saml
+
+        table["AssumeRoleWithSAML"] = _bind(assume_role_with_saml, saml)
     return table
