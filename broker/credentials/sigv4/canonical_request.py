@@ -28,6 +28,7 @@ Rules implemented here, each from that section:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -81,7 +82,14 @@ def normalize_path(path: str) -> str:
     return first + "/".join(out) + last
 
 
+_PLAIN_PATH = re.compile(r"\A/[A-Za-z0-9_.~/-]*\Z")
+
+
 def canonical_path(path: str, *, normalize: bool) -> str:
+    # Fast path: a path of unreserved characters with no empty or dot-led segment is its own
+    # normalized and encoded form (normalize_path and uri_encode both leave it unchanged).
+    if _PLAIN_PATH.match(path) and "//" not in path and "/." not in path:
+        return path
     if normalize:
         path = normalize_path(path)
     if not path:
@@ -90,6 +98,8 @@ def canonical_path(path: str, *, normalize: bool) -> str:
 
 
 def canonical_query(pairs: Sequence[tuple[str, str]], *, presigned: bool, omit: frozenset[str] = frozenset()) -> str:
+    if not pairs:
+        return ""
     encoded = sorted(
         (uri_encode(name), uri_encode(value))
         for name, value in pairs
@@ -106,10 +116,13 @@ def canonical_headers(request: SignedRequest, signed_headers: Sequence[str]) -> 
     """``name:value\\n`` for each signed header, in the order given; raises MissingSignedHeader."""
     lines: list[str] = []
     for name in signed_headers:
-        values = request.header_values(name)
+        values = request.header_tuple(name)
         if not values:
             raise MissingSignedHeader(name)
-        lines.append(f"{name.lower()}:{','.join(trimall(v) for v in values)}\n")
+        if len(values) == 1:
+            lines.append(f"{name.lower()}:{' '.join(values[0].split())}\n")
+        else:
+            lines.append(f"{name.lower()}:{','.join(trimall(v) for v in values)}\n")
     return "".join(lines)
 
 

@@ -24,6 +24,7 @@ collected). The ``detail`` never echoes the Authorization header (it goes to the
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -49,10 +50,25 @@ _BOTH_FORMS = (
     "parameter or the Authorization header should be specified"
 )
 MISSING_AUTH = "Request is missing Authentication Token"
+_QUERY_AUTH_NAMES = (*QUERY_AUTH_PARAMS, "X-Amz-Expires")
 
 
 def parse_amz_date(value: str) -> datetime:
     """``YYYYMMDD'T'HHMMSS'Z'`` → aware UTC datetime; ValueError otherwise."""
+    found = _AMZ_DATES.get(value)
+    if found is not None:
+        return found
+    parsed = _parse_amz_date(value)
+    if len(_AMZ_DATES) >= 1024:  # requests arrive with recent stamps: a small memo of the last ones
+        _AMZ_DATES.clear()
+    _AMZ_DATES[value] = parsed
+    return parsed
+
+
+_AMZ_DATES: dict[str, datetime] = {}
+
+
+def _parse_amz_date(value: str) -> datetime:
     if not _AMZ_DATE_RE.match(value):
         raise ValueError(value)
     return datetime(
@@ -74,15 +90,17 @@ def _iso_error(value: str) -> str:
     return f"Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
 
 
-def _single(values: list[str]) -> str | None:
+def _single(values: Sequence[str]) -> str | None:
     return values[0] if len(values) == 1 else None
 
 
 def parse(request: SignedRequest) -> SigV4Auth:
     """The SigV4 claims of ``request``; raises IncompleteSignature or MissingAuthenticationToken."""
-    authorization = request.header_values("authorization")
-    query_names = {name for name, _ in request.query_pairs()}
-    query_auth = any(name in query_names for name in (*QUERY_AUTH_PARAMS, "X-Amz-Expires"))
+    authorization = request.header_tuple("authorization")
+    query_auth = False
+    if request.query:  # an empty query string holds no auth parameters (the common header-form case)
+        query_names = {name for name, _ in request.query_pairs()}
+        query_auth = any(name in query_names for name in _QUERY_AUTH_NAMES)
     if authorization and query_auth:
         raise IncompleteSignature(_BOTH_FORMS, detail="both an Authorization header and X-Amz-* query auth")
     if authorization:
@@ -106,7 +124,7 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str, str] | str:
 
 def _request_time(request: SignedRequest, problems: list[str]) -> tuple[str, datetime, str] | None:
     """(amz_date, timestamp, header name) from X-Amz-Date, else Date; None when absent or bad."""
-    amz = request.header_values("x-amz-date")
+    amz = request.header_tuple("x-amz-date")
     if amz:
         value = _single(amz)
         if value is None:
@@ -117,7 +135,7 @@ def _request_time(request: SignedRequest, problems: list[str]) -> tuple[str, dat
         except ValueError:
             problems.append(_iso_error(value))
             return None
-    dates = request.header_values("date")
+    dates = request.header_tuple("date")
     if not dates:
         return None
     value = _single(dates)
@@ -183,7 +201,7 @@ def _parse_header(request: SignedRequest, header: str) -> SigV4Auth:
         timestamp=timestamp,
         presigned=False,
         expires=None,
-        security_token=_single(request.header_values("x-amz-security-token")),
+        security_token=_single(request.header_tuple("x-amz-security-token")),
     )
 
 

@@ -16,7 +16,6 @@ plaintext secret: its key is an HMAC of the secret under a per-process random sa
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import threading
@@ -28,7 +27,8 @@ __all__ = ["SigningKeyCache", "derive_signing_key", "signature", "signing_key"]
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    # hmac.digest is the one-shot C implementation (same result as hmac.new(...).digest(), ~3x faster)
+    return hmac.digest(key, message.encode("utf-8"), "sha256")
 
 
 def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -57,7 +57,7 @@ class SigningKeyCache:
         return len(self._entries)
 
     def get(self, secret: str, date: str, region: str, service: str) -> bytes:
-        fingerprint = hmac.new(self._salt, secret.encode("utf-8"), hashlib.sha256).digest()
+        fingerprint = hmac.digest(self._salt, secret.encode("utf-8"), "sha256")
         key = (fingerprint, date, region, service)
         with self._lock:
             found = self._entries.get(key)
@@ -90,4 +90,4 @@ def signing_key(secret: str, date: str, region: str, service: str, *, cache: Sig
 
 def signature(key: bytes, string_to_sign: str) -> str:
     """Lower-case hex HMAC-SHA256 of the string to sign under the signing key."""
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()

@@ -82,7 +82,7 @@ def _payload_hash(request: SignedRequest, auth: SigV4Auth) -> str:
     unsigned_allowed = auth.service in UNSIGNED_PAYLOAD_SERVICES
     if auth.presigned:
         return UNSIGNED_PAYLOAD if unsigned_allowed else body_hash
-    declared = request.header_values("x-amz-content-sha256")
+    declared = request.header_tuple("x-amz-content-sha256")
     if not declared:
         return body_hash
     if len(declared) > 1:
@@ -147,7 +147,7 @@ def verify(
     """
     check_scope(auth, expected_service=expected_service)
     check_window(auth, now=now, skew_seconds=skew_seconds)
-    if not (auth.presigned or omit_session_token) and request.header_values(_TOKEN):
+    if not (auth.presigned or omit_session_token) and request.header_tuple(_TOKEN):
         if _TOKEN.lower() not in auth.signed_headers:
             raise IncompleteSignature("'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization.")
     canonical, expected = expected_signature(
