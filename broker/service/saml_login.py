@@ -173,7 +173,7 @@ def login_session(
         sp, env, saml_response_b64=saml_response_b64, role_arn=role_arn, principal_arn=provider_arn,
         duration_seconds=duration, policy=None, policy_arns=(), expected_in_response_to=expected_in_response_to,
     )
-    actual = int((result.minted.expiration - env.call.now).total_seconds())
+    actual = round((result.minted.expiration - env.call.now).total_seconds())  # expiry is whole seconds
     if actual < duration:
         note = (note + "; " if note else "") + (
             f"the identity provider limits this session to {actual} s (SessionDuration or SessionNotOnOrAfter)"
