@@ -29,7 +29,7 @@ from broker.policy.compile import CompiledPolicy, PolicyCache, compile_policy
 from broker.policy.evaluate import evaluate
 from broker.policy.explain import explain
 from broker.policy.keys import context_keys
-from broker.policy.lint import Finding, Severity, format_findings, lint
+from broker.policy.lint import Finding, Severity, format_findings, guess_kind, lint
 from broker.policy.model import (
     ContextValue,
     Decision,
@@ -81,6 +81,7 @@ __all__ = [
     "evaluate",
     "explain",
     "format_findings",
+    "guess_kind",
     "lint",
     "policy_size",
     "statement_span",

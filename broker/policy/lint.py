@@ -37,7 +37,7 @@ from broker.policy.model import PolicyKind
 from broker.policy.parse import child_pointer, parse_document
 from broker.policy.validate import validate
 
-__all__ = ["Finding", "Severity", "format_findings", "lint"]
+__all__ = ["Finding", "Severity", "format_findings", "guess_kind", "lint"]
 
 Severity = Literal["error", "security", "warning", "suggestion"]
 _SEVERITY_ORDER = {"error": 0, "security": 1, "warning": 2, "suggestion": 3}
@@ -235,3 +235,22 @@ def format_findings(findings: list[Finding], *, source: str = "policy") -> str:
     if not findings:
         return f"{source}: no findings"
     return "\n".join(f"{source}:{f.pointer or '/'}: {f.severity} {f.code}: {f.message}" for f in findings)
+
+
+def guess_kind(document: str) -> PolicyKind:
+    """The kind a standalone file most likely is, for ``broker policy lint FILE`` without ``--kind``:
+    statements with a Principal and only ``sts:`` role actions are a trust policy, other statements with a
+    Principal a resource policy, anything else an identity policy."""
+    parsed = parse_document(document)
+    doc = parsed.value if parsed is not None else None
+    raw = doc.get("Statement") if isinstance(doc, dict) else None
+    statements = (
+        [raw] if isinstance(raw, dict) else [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+    )
+    with_principal = [s for s in statements if "Principal" in s or "NotPrincipal" in s]
+    if not with_principal:
+        return "identity"
+    actions = [str(a).lower() for s in with_principal for a in _list(s.get("Action", []))]
+    if actions and all(a.startswith("sts:") for a in actions) and not any("Resource" in s for s in with_principal):
+        return "trust"
+    return "resource"
