@@ -21,7 +21,7 @@ from typing import Any
 from broker import policy
 from broker.arn import parse_arn
 from broker.errors import InvalidInput, MalformedPolicyDocument, NoSuchEntity
-from broker.policy.positions import statement_spans
+from broker.policy.positions import statement_span
 from broker.service.env import OpEnv, OpFunc
 from broker.service.iam.pagination import paginate
 
@@ -83,7 +83,7 @@ def _statements(decision: policy.Decision, sources: Mapping[str, _Source], kinds
         if src is None:
             continue
         item: dict[str, Any] = {"SourcePolicyId": src.display_id, "SourcePolicyType": src.source_type}
-        span = statement_spans(src.text).get(m.pointer)
+        span = statement_span(src.text, m.pointer)
         if span is not None:
             (l1, c1), (l2, c2) = span
             item["StartPosition"] = {"Line": l1, "Column": c1}
