@@ -17,6 +17,7 @@ a login asks for the user's duration (default: the attribute, else 3600 s) and c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,7 +174,7 @@ def login_session(
         sp, env, saml_response_b64=saml_response_b64, role_arn=role_arn, principal_arn=provider_arn,
         duration_seconds=duration, policy=None, policy_arns=(), expected_in_response_to=expected_in_response_to,
     )
-    actual = round((result.minted.expiration - env.call.now).total_seconds())  # expiry is whole seconds
+    actual = math.ceil((result.minted.expiration - env.call.now).total_seconds())  # expiry drops sub-seconds
     if actual < duration:
         note = (note + "; " if note else "") + (
             f"the identity provider limits this session to {actual} s (SessionDuration or SessionNotOnOrAfter)"
