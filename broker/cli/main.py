@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     from broker.cli import explain
 
     explain.register(sub)
+    from broker.cli import credential_process, login
+
+    login.register(sub)
+    credential_process.register(sub)
     return parser
 
 

@@ -261,7 +261,7 @@ def exchange(
             entropy=env.entropy,
         )
         return ExchangeResult(token, ACCESS_TOKEN, "Bearer", expires_in, session)
-    expires_in = max(0, int((session.minted.expiration - env.call.now).total_seconds()))
+    expires_in = max(0, int((session.minted.expiration - env.call.now.replace(microsecond=0)).total_seconds()))
     return ExchangeResult(session.minted.session_token, AWS_CREDENTIALS, "N_A", expires_in, session)
 
 

@@ -21,7 +21,7 @@ from broker.service.web_identity import (
     ASSUME_ACTION,
     WebIdentityResult,
     WebIdentityServices,
-    _trust_context,  # the seam's own context builder: the picker must agree with the assume call
+    trust_context,  # the seam's own context builder: the picker must agree with the assume call
     web_identity_session,
 )
 from broker.trust import evaluate_trust, federated_principal
@@ -94,7 +94,7 @@ def admitted_roles(
             trust = compile_trust(role.trust_policy, role_arn)
         except BrokerError:
             continue
-        context = _trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
+        context = trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
         decisions = evaluate_trust(trust, role_arn=role_arn, principal=principal, actions=actions, context=context)
         if decisions and all(d.allowed for d in decisions) and len(decisions) == len(actions):
             out.append(AdmittedRole(role_arn, role.name, role.max_session_duration))
