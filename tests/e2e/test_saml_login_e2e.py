@@ -5,6 +5,7 @@ working with boto3, and every bad-input class ending in a clear 4xx with nothing
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -106,7 +107,6 @@ def test_sp_initiated_login_to_credentials(saml: Setup) -> None:
         assert login.status_code == 303
         cookie = login.headers["set-cookie"]
         assert "broker_saml_login=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
-        request = saml.idp.requests[-1] if saml.idp.requests else None
         at_idp = browser.get(login.headers["location"])
         request = saml.idp.requests[-1]
         assert request.acs_url == saml.server.url + "/saml/acs"
@@ -231,3 +231,43 @@ def test_unknown_provider_and_missing_parameter(saml: Setup) -> None:
     assert httpx.get(saml.server.url + "/saml/login").status_code == 400
     r = httpx.get(saml.server.url + "/saml/login?provider=nope")
     assert r.status_code == 400 and "No SAML provider nope" in r.text
+
+
+def _metadata_cert_pem(saml: Setup, use: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    xml = httpx.get(saml.server.url + "/saml/metadata").text
+    found = re.search(rf'<md:KeyDescriptor use="{use}">.*?<ds:X509Certificate>([^<]+)<', xml)
+    assert found, xml
+    return x509.load_der_x509_certificate(base64.b64decode(found.group(1))).public_bytes(Encoding.PEM)
+
+
+def test_authn_request_is_signed_with_the_metadata_certificate(saml: Setup) -> None:
+    saml.idp.sp_cert_pem = _metadata_cert_pem(saml, "signing")
+    try:
+        with _browser() as browser:
+            picker = _picker(saml, browser)
+            assert picker.status_code == 200
+        request = saml.idp.requests[-1]
+        assert request.sig_alg == "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        assert request.signature_valid is True
+    finally:
+        saml.idp.sp_cert_pem = None
+
+
+@pytest.mark.parametrize("algorithm", ["aes256-cbc", "aes128-gcm"])
+def test_encrypted_assertion_login(saml: Setup, algorithm: str) -> None:
+    saml.idp.encrypt_to_cert_pem = _metadata_cert_pem(saml, "encryption")
+    saml.idp.encryption_algorithm = algorithm
+    try:
+        with _browser() as browser:
+            at_idp = browser.get(saml.idp_url + "/idp-initiated")
+            assert b"EncryptedAssertion" in base64.b64decode(forms(at_idp.text)[0].fields["SAMLResponse"])
+            picker = submit(browser, at_idp)
+            assert picker.status_code == 200, picker.text
+            page = submit(browser, picker, role_arn=ROLE_ARN)
+            assert page.status_code == 200, page.text
+            assert _credentials(page)["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    finally:
+        saml.idp.encrypt_to_cert_pem = None
