@@ -227,6 +227,7 @@ class SessionTokenCodec:
         self._source = keyring
         self._cache: OrderedDict[str, SessionClaims] = OrderedDict()
         self._cache_size = cache_size
+        self._kids: dict[str, str] = {}  # key ids of the tokens in _cache (read without decoding again)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -256,10 +257,14 @@ class SessionTokenCodec:
                 self._cache.move_to_end(token)
         if claims is None:
             claims = self._open(token)
+            kid = self.key_id_of(token)
             with self._lock:
                 self._cache[token] = claims
+                if kid is not None:
+                    self._kids[token] = kid
                 if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+                    evicted, _ = self._cache.popitem(last=False)
+                    self._kids.pop(evicted, None)
         if now >= claims.expires_at:
             detail = f"session {claims.session_id} expired at {claims.expires_at.isoformat()}"
             raise ExpiredToken(EXPIRED_TOKEN, detail=detail)
@@ -267,6 +272,9 @@ class SessionTokenCodec:
 
     def key_id_of(self, token: str) -> str | None:
         """The key id named in a token's header, without opening it (``None`` if unreadable)."""
+        known = self._kids.get(token)
+        if known is not None:
+            return known
         try:
             raw = _b64decode(token[:400])
         except (binascii.Error, ValueError):

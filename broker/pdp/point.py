@@ -16,19 +16,21 @@ account root user", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-use
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from broker.clock import Clock
-from broker.credentials.sigv4 import SignedRequest
+from broker.credentials.session_token import SessionClaims
+from broker.credentials.sigv4 import SignedRequest, SigningKeyCache, SigV4Auth, verify
 from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTokenId
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.bearer import BearerVerifier
-from broker.pdp.policies import CachingAuthorizer
+from broker.pdp.policies import CachingAuthorizer, Prepared
 from broker.pdp.result import AuthzResult
 from broker.policy import ContextValue
 from broker.principal import CallContext, Principal
-from broker.service.authn import Authenticator
+from broker.service.authn import Authenticator, session_principal
 from broker.service.authorize import check_session_token_limits, denial_message
 
 __all__ = ["PolicyDecisionPoint", "RequestFacts"]
@@ -65,6 +67,10 @@ class PolicyDecisionPoint:
         self.clock = clock
         self.bearer = bearer
         self.entropy = entropy or SystemEntropy()
+        self._keys = SigningKeyCache()
+        self._sessions: dict[str, tuple[SessionClaims, Principal, Prepared | None]] = {}
+        self._max_sessions = 10_000
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PolicyDecisionPoint(authorizer={self.authorizer!r}, bearer={self.bearer!r})"
@@ -103,6 +109,19 @@ class PolicyDecisionPoint:
     ) -> AuthzResult:
         """``action`` on ``resource`` by ``principal``, with the global keys and ``context`` added."""
         when = now if now is not None else self.clock.now()
+        return self._decide(principal, None, action, resource, context, when, facts, region)
+
+    def _decide(
+        self,
+        principal: Principal,
+        prepared: Prepared | None,
+        action: str,
+        resource: str,
+        context: Mapping[str, ContextValue] | None,
+        when: datetime,
+        facts: RequestFacts,
+        region: str,
+    ) -> AuthzResult:
         if principal.is_root:
             try:
                 check_session_token_limits(principal, action)
@@ -123,7 +142,9 @@ class PolicyDecisionPoint:
             region=region,
         )
         try:
-            decision = self.authorizer.decide(call, principal, action, resource, context)  # type: ignore[arg-type]
+            if prepared is None:
+                prepared = self.authorizer.prepare(principal)
+            decision = self.authorizer.decide_prepared(prepared, call, principal, action, resource, context)
         except BrokerError as error:  # a stored policy that no longer compiles: fail closed
             return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
         denial = "" if decision.allowed else denial_message(principal.arn, action, resource, decision)
@@ -150,15 +171,48 @@ class PolicyDecisionPoint:
     ) -> AuthzResult:
         """Verify ``request``'s SigV4 signature, then decide. Authentication failures are denials."""
         when = now if now is not None else self.clock.now()
+        prepared: Prepared | None = None
         try:
             auth = self.authenticator.parse(request)
-            principal = self.authenticator.authenticate(request, auth, service=service or auth.service, now=when)
+            if auth.access_key_id.startswith("ASIA"):
+                principal, prepared = self._temporary(request, auth, service or auth.service, when)
+            else:
+                principal = self.authenticator.authenticate(request, auth, service=service or auth.service, now=when)
         except AuthError as error:
             return _unauthenticated(error)
         if facts is None:
-            agents = request.header_values("user-agent")
+            agents = request.header_tuple("user-agent")
             facts = RequestFacts(user_agent=agents[0] if agents else "")
-        return self.decide(principal, action, resource, context=context, now=when, facts=facts, region=auth.region)
+        return self._decide(principal, prepared, action, resource, context, when, facts, auth.region)
+
+    def _temporary(
+        self, request: SignedRequest, auth: SigV4Auth, service: str, now: datetime
+    ) -> tuple[Principal, Prepared | None]:
+        """``Authenticator.authenticate_temporary`` with the session's principal and context kept per token.
+
+        The token is opened (expiry and revocation checked) and the signature verified on every call;
+        only what follows from the authenticated token alone is remembered.
+        """
+        claims = self.authenticator.open_session(auth, now)
+        verify(
+            request, auth, claims.secret_access_key, now=now, skew_seconds=self.authenticator.skew_seconds,
+            expected_service=service, normalize_path=True, cache=self._keys,
+        )
+        token = auth.security_token or ""
+        entry = self._sessions.get(token)
+        if entry is None or entry[0] is not claims:
+            entry = (claims, session_principal(claims, self.authenticator.arns), None)
+        principal, prepared = entry[1], entry[2]
+        if prepared is None or prepared.generation != self.authorizer.generation:
+            try:
+                prepared = self.authorizer.prepare(principal)
+            except BrokerError:
+                prepared = None  # decided (and refused) on the slow path, with its reason
+        with self._lock:
+            self._sessions[token] = (claims, principal, prepared)
+            if len(self._sessions) > self._max_sessions:
+                self._sessions.pop(next(iter(self._sessions)))
+        return principal, prepared
 
     def authorize_bearer(
         self,

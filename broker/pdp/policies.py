@@ -17,17 +17,39 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from broker import policy
-from broker.principal import Principal
-from broker.service.authorize import PolicyAuthorizer
+from broker.policy.model import normalize_context
+from broker.principal import CallContext, Principal
+from broker.service.authorize import PolicyAuthorizer, _merge_tags, request_context
 from broker.service.ports import Store
 
-__all__ = ["CachingAuthorizer", "policy_key"]
+__all__ = ["PER_CALL_KEYS", "CachingAuthorizer", "Prepared", "policy_key"]
 
 _Entry = tuple[int, policy.PolicySet, Mapping[str, str]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+PER_CALL_KEYS = frozenset({
+    "aws:CurrentTime", "aws:EpochTime", "aws:SourceIp", "aws:SecureTransport", "aws:RequestedRegion",
+    "aws:UserAgent", "aws:MultiFactorAuthAge",
+})
+"""The keys of :func:`broker.service.authorize.request_context` that depend on the call, not the principal."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A principal's policy set and the principal-only part of its request context, already normalized.
+
+    Valid while ``generation`` is the authorizer's generation (:meth:`CachingAuthorizer.prepare`).
+    """
+
+    generation: int
+    policies: policy.PolicySet
+    static_context: dict[str, tuple[str, ...] | str]
 
 
 def policy_key(principal: Principal) -> tuple[Any, ...]:
@@ -64,6 +86,54 @@ class CachingAuthorizer(PolicyAuthorizer):
         with self._entries_lock:
             self._generation += 1
             return self._generation
+
+    def prepare(self, principal: Principal) -> Prepared:
+        """The policy set and the principal's own condition keys, for :meth:`decide_prepared`."""
+        generation = self._generation
+        pset, tags = self._policy_set(principal)
+        full = request_context(CallContext(request_id="", now=_EPOCH), principal, _merge_tags(tags, principal.tags))
+        static = normalize_context({k: v for k, v in full.items() if k not in PER_CALL_KEYS})
+        return Prepared(generation, pset, static)
+
+    def decide_prepared(
+        self,
+        prepared: Prepared,
+        call: CallContext,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None = None,
+    ) -> policy.Decision:
+        """The same decision as :meth:`decide`, from a :class:`Prepared` principal (the hot path).
+
+        Builds only the per-call keys of ``request_context`` (``PER_CALL_KEYS``); a unit test keeps the
+        two in step.
+        """
+        now = call.now
+        ctx: dict[str, Any] = dict(prepared.static_context)
+        ctx["aws:currenttime"] = now
+        ctx["aws:epochtime"] = str(int(now.timestamp()))
+        ctx["aws:sourceip"] = call.source_ip
+        ctx["aws:securetransport"] = call.secure_transport
+        ctx["aws:requestedregion"] = call.region
+        if call.user_agent:
+            ctx["aws:useragent"] = call.user_agent
+        if principal.mfa_authenticated_at is not None:
+            age = max(0, int((now - principal.mfa_authenticated_at).total_seconds()))
+            ctx["aws:multifactorauthage"] = str(age)
+        if context:
+            ctx.update(context)
+        return policy.evaluate(policy.Request(action, resource, ctx), prepared.policies)
+
+    def decide(
+        self,
+        call: CallContext,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Sequence[str]] | None = None,
+    ) -> policy.Decision:
+        return self.decide_prepared(self.prepare(principal), call, principal, action, resource, context)
 
     def _policy_set(self, principal: Principal) -> tuple[policy.PolicySet, Mapping[str, str]]:
         key = policy_key(principal)

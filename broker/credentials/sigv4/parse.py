@@ -51,6 +51,9 @@ _BOTH_FORMS = (
 )
 MISSING_AUTH = "Request is missing Authentication Token"
 _QUERY_AUTH_NAMES = (*QUERY_AUTH_PARAMS, "X-Amz-Expires")
+_USUAL_HEADER = re.compile(
+    r"\AAWS4-HMAC-SHA256 Credential=([^,=\s]+), ?SignedHeaders=([^,=\s]+), ?Signature=([^,=\s]+)\Z"
+)
 
 
 def parse_amz_date(value: str) -> datetime:
@@ -155,7 +158,10 @@ def _request_time(request: SignedRequest, problems: list[str]) -> tuple[str, dat
 def _parse_header(request: SignedRequest, header: str) -> SigV4Auth:
     algorithm, _, rest = header.strip().partition(" ")
     fields: dict[str, str] = {}
-    if algorithm == ALGORITHM:
+    usual = _USUAL_HEADER.match(header.strip())
+    if usual is not None:  # the shape every SDK sends: same fields as the general loop below, found at once
+        fields = {"Credential": usual[1], "SignedHeaders": usual[2], "Signature": usual[3]}
+    elif algorithm == ALGORITHM:
         for component in rest.split(","):
             component = component.strip()
             if not component:

@@ -1,0 +1,142 @@
+"""POST /v1/authorize through the real app: who may ask, the answer's shape, bad input as JSON errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.api.app import create_app
+from broker.config import Settings
+from broker.credentials.sigv4 import SignedRequest, sign
+from broker.principal import Principal
+from tests.unit.pdp.conftest import ACCOUNT, AsgiClient, World, doc
+
+SVC_ROLE = f"arn:aws:iam::{ACCOUNT}:role/svc"
+THING = "arn:aws:example:::thing/1"
+
+
+@pytest.fixture
+def api(world: World, tmp_path: Path) -> Iterator[AsgiClient]:
+    world.run("CreateRole", RoleName="svc", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}))
+    world.run("PutRolePolicy", RoleName="svc", PolicyName="ask", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "broker:Authorize", "Resource": "arn:aws:example:::thing/*"}))
+    settings = Settings(home=tmp_path / "home", account_id=ACCOUNT,
+                        master_key=base64.b64encode(bytes(range(32))).decode())
+    app = create_app(settings, clock=world.clock, store=world.store, entropy=world.entropy)
+    yield AsgiClient(app, base_url="http://broker.test")
+
+
+def _svc_creds(world: World) -> dict[str, Any]:
+    bob = world.run("GetUser", UserName="bob")["User"]
+    who = Principal(kind="user", arn=bob["Arn"], account=ACCOUNT, user_id=bob["UserId"], name="bob",
+                    identity_arn=bob["Arn"])
+    creds: dict[str, Any] = world.run("AssumeRole", who, RoleArn=SVC_ROLE, RoleSessionName="svc")["Credentials"]
+    return creds
+
+
+def _ask(world: World, api: AsgiClient, question: Any, creds: dict[str, Any] | None,
+         service: str = "broker") -> Any:
+    body = question if isinstance(question, bytes) else json.dumps(question).encode()
+    headers = [("Host", "broker.test"), ("Content-Type", "application/json")]
+    request = SignedRequest.build("POST", "/v1/authorize", "", headers, body)
+    if creds is not None:
+        request = sign(request, creds["AccessKeyId"], creds["SecretAccessKey"], "us-east-1", service,
+                       world.clock.now(), session_token=creds.get("SessionToken"))
+    return api.post("/v1/authorize", content=body, headers=dict(request.headers))
+
+
+def _described(world: World, creds: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
+    signed = world.signed(creds, method="POST", body=body)
+    return {
+        "method": signed.method, "path": signed.path, "query": signed.query,
+        "headers": [list(h) for h in signed.headers], "body_sha256": hashlib.sha256(body).hexdigest(),
+    }
+
+
+def test_allow_answer(world: World, api: AsgiClient) -> None:
+    app_creds = world.assume()
+    question = {"action": "example:GetThing", "resource": THING, "request": _described(world, app_creds, b"x=1"),
+                "service": "example", "source_ip": "10.0.0.1", "secure_transport": True}
+    response = _ask(world, api, question, _svc_creds(world))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["decision"] == "Allow"
+    assert answer["principal"]["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/app/s1"
+    assert [(m["sid"], m["effect"], m["set"]) for m in answer["matched_statements"]] == [
+        ("ReadThings", "Allow", "identity")
+    ]
+    assert answer["missing_context_keys"] == []
+
+
+def test_deny_and_authentication_failure_are_decisions(world: World, api: AsgiClient) -> None:
+    app_creds, svc = world.assume(), _svc_creds(world)
+    secret = _ask(world, api, {"action": "example:GetThing", "resource": "arn:aws:example:::thing/secret",
+                               "request": _described(world, app_creds)}, svc).json()
+    assert secret["decision"] == "ExplicitDeny"
+    assert [m["sid"] for m in secret["matched_statements"]] == ["NoSecrets"]
+    forged = dict(app_creds, SecretAccessKey="y" * 40)
+    failed = _ask(world, api, {"action": "example:GetThing", "resource": THING,
+                               "request": _described(world, forged)}, svc)
+    assert failed.status_code == 200
+    assert failed.json()["decision"] == "ImplicitDeny"
+    assert failed.json()["principal"] is None
+    assert failed.json()["error"]["Code"] == "SignatureDoesNotMatch"
+    put = _ask(world, api, {"action": "example:PutThing", "resource": THING,
+                            "request": _described(world, app_creds)}, svc).json()
+    assert put["decision"] == "ImplicitDeny"
+    assert put["missing_context_keys"] == ["example:color"]
+
+
+def test_caller_needs_broker_authorize_on_the_resource(world: World, api: AsgiClient) -> None:
+    app_creds, svc = world.assume(), _svc_creds(world)
+    other = _ask(world, api, {"action": "example:GetThing", "resource": "arn:aws:other:::x",
+                              "request": _described(world, app_creds)}, svc)
+    assert other.status_code == 403
+    assert other.json()["Error"]["Code"] == "AccessDenied"
+    assert "broker:Authorize on resource: arn:aws:other:::x" in other.json()["Error"]["Message"]
+    as_app = _ask(world, api, {"action": "example:GetThing", "resource": THING,
+                               "request": _described(world, app_creds)}, app_creds)
+    assert as_app.status_code == 403
+    unsigned = _ask(world, api, {"action": "example:GetThing", "resource": THING}, None)
+    assert unsigned.status_code == 403
+    assert unsigned.json()["Error"]["Code"] == "MissingAuthenticationToken"
+    wrong_service = _ask(world, api, {"action": "example:GetThing", "resource": THING,
+                                      "request": _described(world, app_creds)}, svc, service="sts")
+    assert wrong_service.status_code == 403
+    assert wrong_service.json()["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_bad_input_is_a_validation_error(world: World, api: AsgiClient) -> None:
+    svc = _svc_creds(world)
+    response = _ask(world, api, {"action": "nope", "resource": "bucket", "context": {"k": {"x": 1}}}, svc)
+    assert response.status_code == 400
+    error = response.json()["Error"]
+    assert error["Code"] == "ValidationError"
+    assert error["Message"] == (
+        "4 validation errors detected: 'action' must be 'service:ActionName'. 'resource' must be an ARN or '*' "
+        "(at most 2048 characters). 'context.k' must be a string, number, boolean or a list of them. One of "
+        "'request' (SigV4) or 'bearer_token' is required."
+    )
+    not_json = _ask(world, api, b"{oops", svc)
+    assert not_json.status_code == 400
+    assert not_json.json()["Error"]["Message"] == "The request body is not valid JSON."
+    bad_hash = _ask(world, api, {"action": "example:GetThing", "resource": THING,
+                                 "request": dict(_described(world, world.assume()), body_sha256="abc")}, svc)
+    assert bad_hash.status_code == 400
+    assert "body_sha256" in bad_hash.json()["Error"]["Message"]
+    bearer = _ask(world, api, {"action": "example:GetThing", "resource": THING, "bearer_token": "x"}, svc)
+    assert bearer.status_code == 400
+    assert "'audience'" in bearer.json()["Error"]["Message"]
+
+
+def test_oversized_body(world: World, api: AsgiClient) -> None:
+    response = _ask(world, api, b"{" + b" " * 70_000 + b"}", _svc_creds(world))
+    assert response.status_code == 413
+    assert response.json()["Error"]["Code"] == "RequestEntityTooLarge"
