@@ -17,6 +17,7 @@ import argparse
 import configparser
 import http.server
 import os
+import re
 import secrets
 import sys
 import threading
@@ -26,11 +27,13 @@ from pathlib import Path
 from typing import Any, ClassVar, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
+
 from broker.api.web.oidc_client import Endpoints, OidcClient, OidcClientError
 from broker.cli.credential_process import ExchangeError, exchange_id_token
 from broker.clock import SystemClock
 
-__all__ = ["LoginError", "cmd_login", "loopback_login", "register", "write_profile"]
+__all__ = ["LoginError", "cmd_login", "loopback_login", "register", "session_name_from", "write_profile"]
 
 LOOPBACK_TIMEOUT = 300.0
 
@@ -157,6 +160,23 @@ def device_login(client: OidcClient, endpoints: Endpoints, client_id: str, *, er
                               monotonic=SystemClock().monotonic)
 
 
+def session_name_from(id_token: str) -> str | None:
+    """A RoleSessionName from the ID token's ``email``, ``preferred_username`` or ``sub`` (as the browser login).
+
+    Read without verifying: the name is only a label the caller could choose anyway; broker verifies the token.
+    """
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    for claim in ("email", "preferred_username", "sub"):
+        value = claims.get(claim)
+        if isinstance(value, str) and value:
+            name = re.sub(r"[^\w+=,.@-]", "-", value, flags=re.ASCII)[:64]
+            return name if len(name) >= 2 else None
+    return None
+
+
 def cmd_login(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     client = OidcClient(allow_http=args.allow_http)
     try:
@@ -165,7 +185,8 @@ def cmd_login(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
             token = device_login(client, endpoints, args.client_id, err=err)
         else:
             token = loopback_login(client, endpoints, args.client_id, err=err, open_browser=not args.no_browser)
-        creds = exchange_id_token(args.endpoint, token, args.role_arn, duration_seconds=args.duration_seconds)
+        creds = exchange_id_token(args.endpoint, token, args.role_arn, duration_seconds=args.duration_seconds,
+                                  session_name=args.role_session_name or session_name_from(token))
     except (OidcClientError, ExchangeError, LoginError) as exc:
         print(f"broker login: {exc}", file=err)
         return 1
@@ -191,6 +212,7 @@ def register(sub: Any) -> None:
     p.add_argument("--profile", default="broker")
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--duration-seconds", type=int, default=None)
+    p.add_argument("--role-session-name", default=None, help="default: the token's email, username or sub")
     p.add_argument("--no-device", action="store_true", help="use the loopback redirect even if the IdP offers RFC 8628")
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
     p.add_argument("--allow-http", action="store_true", help="accept an http:// issuer (local testing only)")
