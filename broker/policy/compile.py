@@ -20,13 +20,13 @@ anything (``*``, a wildcard in the service, ``NotAction``).
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Mapping
 
 from broker.policy.conditions.clause import Clause
+from broker.policy.globmatch import arn_glob_matcher, glob_matcher
 from broker.policy.model import PolicyKind
-from broker.policy.patterns import arn_glob_source, arn_prefix, glob_source, has_wildcard
+from broker.policy.patterns import arn_prefix, has_wildcard
 from broker.policy.principals import PrincipalMatcher
 from broker.policy.validate import StatementSpec, check, raise_for
 from broker.policy.variables import Template, parse_template
@@ -34,18 +34,25 @@ from broker.policy.variables import Template, parse_template
 __all__ = ["CompiledPolicy", "CompiledStatement", "PolicyCache", "compile_policy"]
 
 Context = Mapping[str, tuple[str, ...] | str]
-_Match = Callable[[str], object]
 _TEMPLATE_CACHE_LIMIT = 512
 
 
-def _alternation(sources: list[str]) -> _Match | None:
-    if not sources:
+def _any_of(globs: list[Callable[[str], bool]]) -> Callable[[str], bool] | None:
+    """One matcher for several linear-time globs (``globmatch``); ``None`` when there are none."""
+    if not globs:
         return None
-    return re.compile("(?:" + "|".join(sources) + ")", re.DOTALL).fullmatch
+    if len(globs) == 1:
+        return globs[0]
+    members = tuple(globs)
+    return lambda value: any(glob(value) for glob in members)
 
 
 def _static_test(
-    exact: frozenset[str], heads: tuple[str, ...], rx: _Match | None, negated: bool, lists_everything: bool
+    exact: frozenset[str],
+    heads: tuple[str, ...],
+    rx: Callable[[str], bool] | None,
+    negated: bool,
+    lists_everything: bool,
 ) -> Callable[[str], bool]:
     """Resource test for a statement without policy variables (NotResource inverts it): set lookup for
     exact ARNs, one ``startswith`` for ``prefix*`` patterns, one regex for the rest."""
@@ -63,7 +70,7 @@ def _static_test(
     def lists(resource: str) -> bool:
         if resource in exact or (heads and resource.startswith(heads)):
             return True
-        return rx is not None and rx(resource) is not None
+        return rx is not None and rx(resource)
 
     if not negated:
         return lists
@@ -107,7 +114,7 @@ class CompiledStatement:
         lowered = [a.lower() for a in spec.actions]
         self._action_all = "*" in lowered
         self._action_exact = frozenset(a for a in lowered if not has_wildcard(a))
-        self._action_rx = _alternation([glob_source(a) for a in lowered if has_wildcard(a) and a != "*"])
+        self._action_rx = _any_of([glob_matcher(a) for a in lowered if has_wildcard(a) and a != "*"])
         self.principal = (
             PrincipalMatcher(spec.principal, negated=spec.not_principal) if spec.principal is not None else None
         )
@@ -115,7 +122,7 @@ class CompiledStatement:
         self.not_resource = spec.not_resource
         resources = spec.resources
         exact: list[str] = []
-        sources: list[str] = []
+        sources: list[Callable[[str], bool]] = []
         templates: list[Template] = []
         patterns: list[str] = []
         heads: list[str] = []
@@ -134,17 +141,17 @@ class CompiledStatement:
                 if head is not None:
                     heads.append(head)
                 else:
-                    sources.append(arn_glob_source(resource)[0])
+                    sources.append(arn_glob_matcher(resource))
             else:
                 exact.append(resource)
         # "NotResource": "*" matches nothing; "Resource": "*" (or no Resource element) matches everything.
         self.res_any = any_resource and not spec.not_resource
         self._res_exact = frozenset(["*"] if (any_resource and spec.not_resource) else exact)
-        self._res_rx = _alternation(sources)
+        self._res_rx = _any_of(sources)
         self._res_heads = tuple(heads)
         self._res_patterns = tuple(patterns)
         self._res_templates = tuple(templates)
-        self._template_cache: dict[str, _Match] = {}
+        self._template_cache: dict[tuple[tuple[str, bool], ...], Callable[[str], bool]] = {}
         # res_test: a one-argument test when no policy variable is involved (the common, fast case).
         self.res_test: Callable[[str], bool] | None = (
             None
@@ -185,7 +192,7 @@ class CompiledStatement:
     def _lists_action(self, action: str) -> bool:
         if self._action_all or action in self._action_exact:
             return True
-        return self._action_rx is not None and self._action_rx(action) is not None
+        return self._action_rx is not None and self._action_rx(action)
 
     def action_matches(self, action: str) -> bool:
         """``action`` is lower-cased. NotAction matches every action it does not list."""
@@ -199,19 +206,19 @@ class CompiledStatement:
             return True
         if self._res_heads and resource.startswith(self._res_heads):
             return True
-        if self._res_rx is not None and self._res_rx(resource) is not None:
+        if self._res_rx is not None and self._res_rx(resource):
             return True
         for template in self._res_templates:
-            source = template.render_glob(ctx, arn=True)
-            if source is None:  # a variable with no value: this entry matches nothing
+            tokens = template.render_tokens(ctx)
+            if tokens is None:  # a variable with no value: this entry matches nothing
                 continue
-            matcher = self._template_cache.get(source)
+            matcher = self._template_cache.get(tokens)
             if matcher is None:
                 if len(self._template_cache) >= _TEMPLATE_CACHE_LIMIT:
                     self._template_cache.clear()
-                matcher = re.compile(source, re.DOTALL).fullmatch
-                self._template_cache[source] = matcher
-            if matcher(resource) is not None:
+                matcher = arn_glob_matcher(tokens)
+                self._template_cache[tokens] = matcher
+            if matcher(resource):
                 return True
         return False
 

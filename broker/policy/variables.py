@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from broker.policy.patterns import arn_glob_source, glob_source
-
 __all__ = ["ESCAPES", "Template", "VariableSyntaxError", "parse_template"]
 
 ESCAPES = {"*": "*", "?": "?", "$": "$"}
@@ -70,28 +68,21 @@ class Template:
                 out.append(text)
         return "".join(out)
 
-    def render_glob(self, ctx: Mapping[str, tuple[str, ...] | str], *, arn: bool) -> str | None:
-        """Regex source: literal runs keep their wildcards, escapes and variable values are literal."""
-        out: list[str] = []
-        colons = 0
+    def render_tokens(self, ctx: Mapping[str, tuple[str, ...] | str]) -> tuple[tuple[str, bool], ...] | None:
+        """``(text, is_pattern)`` tokens for ``globmatch``: literal runs keep their wildcards, escapes and
+        variable values are literal; ``None`` when a variable has no value."""
+        out: list[tuple[str, bool]] = []
         for kind, text, default in self.parts:
             if kind == _LIT:
-                if arn:
-                    source, colons = arn_glob_source(text, colons)
-                else:
-                    source = glob_source(text)
-                out.append(source)
-                continue
-            if kind == _VARIABLE:
+                out.append((text, True))
+            elif kind == _ESC:
+                out.append((text, False))
+            else:
                 value = self._value(text, default, ctx)
                 if value is None:
                     return None
-            else:
-                value = text
-            if arn:
-                colons += value.count(":")
-            out.append(re.escape(value))
-        return "".join(out)
+                out.append((value, False))
+        return tuple(out)
 
 
 def parse_template(source: str) -> Template | None:

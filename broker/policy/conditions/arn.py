@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.policy.conditions.base import Matcher, Operator, regex_matcher
-from broker.policy.patterns import arn_glob_source, arn_prefix, has_wildcard
+from broker.policy.conditions.base import Matcher, Operator, pattern_matcher
+from broker.policy.globmatch import arn_glob_matcher
+from broker.policy.patterns import arn_prefix, has_wildcard
 
 __all__ = ["OPERATORS", "build_arn"]
 
@@ -20,15 +21,15 @@ __all__ = ["OPERATORS", "build_arn"]
 def build_arn(values: Sequence[str]) -> Matcher:
     exact = [v for v in values if not has_wildcard(v)]
     heads: list[str] = []
-    sources: list[str] = []
+    globs: list[Matcher] = []
     for value in values:
         if has_wildcard(value):
             head = arn_prefix(value)
             if head is not None:
                 heads.append(head)
             else:
-                sources.append(arn_glob_source(value)[0])
-    return regex_matcher(exact, sources, prefixes=heads)
+                globs.append(arn_glob_matcher(value))
+    return pattern_matcher(exact, globs, prefixes=heads)
 
 
 OPERATORS = (

@@ -9,12 +9,11 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_con
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Builder", "GlobKind", "Matcher", "Operator", "bounded_put", "regex_matcher"]
+__all__ = ["Builder", "GlobKind", "Matcher", "Operator", "bounded_put", "pattern_matcher", "split_globs"]
 
 Matcher = Callable[[str], bool]
 Builder = Callable[[Sequence[str]], Matcher]
@@ -30,22 +29,20 @@ def bounded_put(memo: dict[str, object], key: str, value: object) -> None:
     memo[key] = value
 
 
-def regex_matcher(
+def pattern_matcher(
     exact: Sequence[str],
-    sources: Sequence[str],
+    globs: Sequence[Matcher] = (),
     *,
     prefixes: Sequence[str] = (),
     suffixes: Sequence[str] = (),
-    flags: int = 0,
 ) -> Matcher:
     """Match ``exact`` strings by set lookup, ``prefixes``/``suffixes`` with one ``startswith``/``endswith``
-    call each, and the regex ``sources`` with one compiled alternation (only what needs a regex)."""
+    call each, and the remaining wildcard patterns with linear-time glob matchers (``globmatch``)."""
     exact_set = frozenset(exact)
-    heads, tails = tuple(prefixes), tuple(suffixes)
-    fullmatch = re.compile("(?:" + "|".join(sources) + ")", re.DOTALL | flags).fullmatch if sources else None
-    if fullmatch is None and not heads and not tails:
+    heads, tails, others = tuple(prefixes), tuple(suffixes), tuple(globs)
+    if not others and not heads and not tails:
         return exact_set.__contains__
-    if fullmatch is None and not tails:
+    if not others and not tails:
         if not exact_set:
             return lambda value: value.startswith(heads)
         return lambda value: value in exact_set or value.startswith(heads)
@@ -53,19 +50,20 @@ def regex_matcher(
     def match(value: str) -> bool:
         if value in exact_set or (heads and value.startswith(heads)) or (tails and value.endswith(tails)):
             return True
-        return fullmatch is not None and fullmatch(value) is not None
+        for glob in others:
+            if glob(value):
+                return True
+        return False
 
     return match
 
 
-def split_globs(
-    patterns: Sequence[str], source: Callable[[str], str]
-) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(exact, prefixes, suffixes, regex sources) for plain globs: ``abc*`` is a prefix, ``*abc`` a suffix."""
+def split_globs(patterns: Sequence[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(exact, prefixes, suffixes, other patterns) for plain globs: ``abc*`` is a prefix, ``*abc`` a suffix."""
     exact: list[str] = []
     heads: list[str] = []
     tails: list[str] = []
-    sources: list[str] = []
+    others: list[str] = []
     for pattern in patterns:
         wild = pattern.count("*") + pattern.count("?")
         if wild == 0:
@@ -75,8 +73,8 @@ def split_globs(
         elif wild == 1 and pattern.startswith("*"):
             tails.append(pattern[1:])
         else:
-            sources.append(source(pattern))
-    return exact, heads, tails, sources
+            others.append(pattern)
+    return exact, heads, tails, others
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from broker.policy.conditions.base import Matcher, Operator, regex_matcher
+from broker.policy.conditions.base import Matcher, Operator, pattern_matcher
 from broker.policy.conditions.registry import ParsedOperator
-from broker.policy.patterns import arn_glob_source, glob_source, has_wildcard
+from broker.policy.globmatch import arn_glob_matcher, tokens_matcher
+from broker.policy.patterns import has_wildcard
 from broker.policy.variables import Template
 
 __all__ = ["Clause"]
@@ -75,7 +76,7 @@ class Clause:
         self._null = parsed.operator.family == "Null"
         self._static = tuple(values)
         self._templates = tuple(templates)
-        self._cache: dict[tuple[str | None, ...], Matcher] = {}
+        self._cache: dict[tuple[object, ...], Matcher] = {}
         self.signature = (operator_name, self.key, self._static, tuple(t.source for t in self._templates))
         # Raises ValueError for values the operator cannot take (validation reports it).
         self._matcher: Matcher | None = parsed.operator.build(self._static) if not templates else None
@@ -107,23 +108,21 @@ class Clause:
 
     def _resolved_matcher(self, ctx: Context) -> Matcher:
         glob = self.operator.glob
+        rendered: tuple[object, ...]
         if glob is None:
             rendered = tuple(t.render(ctx) for t in self._templates)
         else:
-            rendered = tuple(t.render_glob(ctx, arn=glob == "arn") for t in self._templates)
+            rendered = tuple(t.render_tokens(ctx) for t in self._templates)
         matcher = self._cache.get(rendered)
         if matcher is None:
             present = [r for r in rendered if r is not None]  # an unresolvable variable matches nothing
             if glob is None:
-                matcher = self.operator.build([*self._static, *present])
+                matcher = self.operator.build([*self._static, *present])  # type: ignore[list-item]
             else:
-                exact = [v for v in self._static if not has_wildcard(v)]
-                wild = [
-                    (arn_glob_source(v)[0] if glob == "arn" else glob_source(v))
-                    for v in self._static
-                    if has_wildcard(v)
-                ]
-                matcher = regex_matcher(exact, [*wild, *present])
+                make = arn_glob_matcher if glob == "arn" else tokens_matcher
+                globs = [make([(v, True)]) for v in self._static if has_wildcard(v)]
+                globs += [make(tokens) for tokens in present]  # type: ignore[arg-type]
+                matcher = pattern_matcher([v for v in self._static if not has_wildcard(v)], globs)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[rendered] = matcher

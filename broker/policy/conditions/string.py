@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from broker.policy.conditions.base import Matcher, Operator, regex_matcher, split_globs
-from broker.policy.patterns import glob_source
+from broker.policy.conditions.base import Matcher, Operator, pattern_matcher, split_globs
+from broker.policy.globmatch import glob_matcher
 
 __all__ = ["OPERATORS", "build_equals", "build_equals_ignore_case", "build_like"]
 
@@ -27,8 +27,8 @@ def build_equals_ignore_case(values: Sequence[str]) -> Matcher:
 
 
 def build_like(values: Sequence[str]) -> Matcher:
-    exact, heads, tails, sources = split_globs(values, glob_source)
-    return regex_matcher(exact, sources, prefixes=heads, suffixes=tails)
+    exact, heads, tails, others = split_globs(values)
+    return pattern_matcher(exact, [glob_matcher(p) for p in others], prefixes=heads, suffixes=tails)
 
 
 OPERATORS = (
