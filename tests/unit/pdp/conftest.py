@@ -33,6 +33,7 @@ START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app"
 ISSUER = "https://broker.example"
 AUDIENCE = "https://svc.example"
+ASSUME_ACTIONS = ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]
 
 
 def doc(*statements: dict[str, Any]) -> str:
@@ -97,11 +98,11 @@ def world(tmp_path: Path) -> Iterator[World]:
     store = SqlStore(engine)
     w = World(store, FixedClock(START))
     w.run("CreateRole", RoleName="app", AssumeRolePolicyDocument=doc(
-        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": ["sts:AssumeRole", "sts:TagSession"]}))
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": ASSUME_ACTIONS}))
     w.run("PutRolePolicy", RoleName="app", PolicyName="p", PolicyDocument=APP_POLICY)
     w.run("CreateUser", UserName="bob")
     w.run("PutUserPolicy", UserName="bob", PolicyName="p", PolicyDocument=doc(
-        {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}))
+        {"Effect": "Allow", "Action": ASSUME_ACTIONS, "Resource": "*"}))
     try:
         yield w
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from broker.api.app import create_app
 from broker.config import Settings
@@ -28,7 +29,7 @@ def api(world: World, tmp_path: Path) -> Iterator[AsgiClient]:
     world.run("PutRolePolicy", RoleName="svc", PolicyName="ask", PolicyDocument=doc(
         {"Effect": "Allow", "Action": "broker:Authorize", "Resource": "arn:aws:example:::thing/*"}))
     settings = Settings(home=tmp_path / "home", account_id=ACCOUNT,
-                        master_key=base64.b64encode(bytes(range(32))).decode())
+                        master_key=SecretStr(base64.b64encode(bytes(range(32))).decode()))
     app = create_app(settings, clock=world.clock, store=world.store, entropy=world.entropy)
     yield AsgiClient(app, base_url="http://broker.test")
 

@@ -78,7 +78,7 @@ def test_time_claims_use_the_injected_clock(world: World) -> None:
 def test_algorithm_confusion_and_none_refused(world: World) -> None:
     claims = _claims(world)
     key = world.keyring.keyring.current("jwt-signing", world.clock.now())
-    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": key.key_id})
+    unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": key.key_id})
     _refused(world, unsigned, "alg 'none'")
     public_pem = key.private_key().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
