@@ -24,7 +24,7 @@ Client authentication is not used (broker registers no OAuth clients; RFC 8693 Â
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -258,18 +258,23 @@ def install_oauth(
     broker: Broker,
     *,
     web_identity: WebIdentityServices | None = None,
+    extra_types: Iterable[SubjectTokenType] = (),
     types: Mapping[str, SubjectTokenType] | None = None,
 ) -> None:
     """Mount ``POST /oauth2/token`` with its own audited dispatcher over ``broker``'s store.
 
-    ``types`` defaults to :func:`default_subject_types` over ``web_identity`` (OIDC ID tokens).
+    ``types`` (tests) replaces the table; by default it is :func:`default_subject_types` over ``web_identity``
+    (OIDC ID tokens) plus ``extra_types`` (e.g. the SAML 2.0 row). The table is kept as
+    ``app.state.oauth_subject_types`` for the discovery document.
     """
     if broker.keyring is None:
         raise RuntimeError("token exchange needs the keyring (JWT signing keys)")
     issuer = AccessTokenIssuer(broker.keyring, broker.settings.effective_public_url)
+    table = dict(types) if types is not None else default_subject_types(web_identity, extra_types)
+    app.state.oauth_subject_types = table
     app.state.oauth_dispatcher = Dispatcher(
         store=broker.store,
-        operations={ACTION: _operation(types if types is not None else default_subject_types(web_identity), issuer)},
+        operations={ACTION: _operation(table, issuer)},
         authorizer=broker.dispatcher.authorizer,
         arns=broker.arns,
         entropy=broker.entropy,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from broker.service.token_exchange import ACCESS_TOKEN, AWS_CREDENTIALS, GRANT_TYPE, ID_TOKEN, JWT_TOKEN
+from broker.service.token_exchange import ACCESS_TOKEN, AWS_CREDENTIALS, GRANT_TYPE
 
 if TYPE_CHECKING:
     from broker.api.app import Broker
@@ -32,8 +32,9 @@ _CACHE = {"Cache-Control": "public, max-age=60"}
 router = APIRouter()
 
 
-def discovery_document(issuer: str, algorithms: list[str]) -> dict[str, Any]:
-    """The metadata document for ``issuer`` (no trailing slash) signing with ``algorithms``."""
+def discovery_document(issuer: str, algorithms: list[str], subject_types: list[str]) -> dict[str, Any]:
+    """The metadata document for ``issuer`` (no trailing slash) signing with ``algorithms`` and accepting the
+    ``subject_types`` token types at its token endpoint."""
     return {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
@@ -44,7 +45,7 @@ def discovery_document(issuer: str, algorithms: list[str]) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_signing_alg_values_supported": algorithms,
-        "subject_token_types_supported": [ID_TOKEN, JWT_TOKEN],
+        "subject_token_types_supported": subject_types,
         "requested_token_types_supported": [AWS_CREDENTIALS, ACCESS_TOKEN],
     }
 
@@ -60,7 +61,9 @@ def openid_configuration(request: Request) -> JSONResponse:
     assert broker.keyring is not None
     keyring = broker.keyring.keyring
     algorithms = sorted({k.algorithm for k in keyring.of("jwt-signing")})
-    return JSONResponse(discovery_document(broker.settings.effective_public_url, algorithms), headers=_CACHE)
+    subject_types = sorted(getattr(request.app.state, "oauth_subject_types", {}))
+    document = discovery_document(broker.settings.effective_public_url, algorithms, subject_types)
+    return JSONResponse(document, headers=_CACHE)
 
 
 @router.get("/.well-known/jwks.json")

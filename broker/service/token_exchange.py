@@ -23,7 +23,7 @@ Sources: RFC 8693 §2.1 (request parameters, https://www.rfc-editor.org/rfc/rfc8
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -307,15 +307,17 @@ def session_from_web_identity(result: WebIdentityResult) -> SubjectSession:
     )
 
 
-def default_subject_types(web_identity: WebIdentityServices | None) -> dict[str, SubjectTokenType]:
-    """The subject token types broker accepts (none without the OIDC services).
-
-    ``ID_TOKEN`` and the generic ``JWT_TOKEN`` are OIDC ID tokens. SAML 2.0 assertions (``SAML2``) are added
-    here by issue 6 with one more row.
-    """
+def default_subject_types(
+    web_identity: WebIdentityServices | None, extra: Iterable[SubjectTokenType] = ()
+) -> dict[str, SubjectTokenType]:
+    """The subject token types broker accepts: OIDC ID tokens (``ID_TOKEN`` and the generic ``JWT_TOKEN``) when the
+    web-identity services exist, plus ``extra`` rows (issue 6 adds ``SAML2`` this way). A later row for the same
+    URI replaces an earlier one."""
     types: dict[str, SubjectTokenType] = {}
     if web_identity is not None:
         handler = web_identity_handler(web_identity)
         types[ID_TOKEN] = SubjectTokenType(ID_TOKEN, handler, MAX_ID_TOKEN)
         types[JWT_TOKEN] = SubjectTokenType(JWT_TOKEN, handler, MAX_ID_TOKEN)
+    for row in extra:
+        types[row.uri] = row
     return types

@@ -55,6 +55,7 @@ def test_access_token_verifies_against_published_keys(server: Server, idp: Idp) 
     token = response.json()["access_token"]
     config = httpx.get(server.url + "/.well-known/openid-configuration").json()
     assert config["issuer"] == server.url
+    assert ID_TOKEN in config["subject_token_types_supported"]
     client = jwt.PyJWKClient(config["jwks_uri"])
     key = client.get_signing_key_from_jwt(token)
     claims = jwt.decode(token, key.key, algorithms=config["id_token_signing_alg_values_supported"],

@@ -179,6 +179,7 @@ def test_access_token_is_a_jwt_verifiable_with_the_published_jwks(setup: tuple[C
     assert config["jwks_uri"] == PUBLIC + "/.well-known/jwks.json"
     assert config["token_endpoint"] == PUBLIC + "/oauth2/token"
     assert config["grant_types_supported"] == [GRANT_TYPE]
+    assert config["subject_token_types_supported"] == [ID_TOKEN]
     keys = client.request("GET", "/.well-known/jwks.json").json()
     header = jwt.get_unverified_header(body["access_token"])
     assert header["typ"] == "at+jwt"
@@ -364,3 +365,14 @@ def test_jwks_has_only_public_signing_keys(setup: tuple[Client, Recorder, Any]) 
     assert [k["kid"] for k in keys] == list(reversed(signing))
     for key in keys:
         assert "d" not in key and key["use"] == "sig"
+
+
+def test_subject_type_table_takes_extra_rows() -> None:
+    from broker.service.token_exchange import SAML2, default_subject_types
+
+    def handler(env: OpEnv, request: ExchangeRequest) -> SubjectSession:
+        raise AssertionError("not called")
+
+    row = SubjectTokenType(SAML2, handler, 100_000)
+    assert default_subject_types(None) == {}
+    assert default_subject_types(None, [row]) == {SAML2: row}
