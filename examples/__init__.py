@@ -1,0 +1,1 @@
+"""Runnable examples of services that use broker (see examples/README.md)."""
