@@ -179,7 +179,12 @@ def default_session_name(subject_token: str) -> str:
 
 
 class AccessTokenIssuer:
-    """Signs RFC 9068 JWT access tokens with the keyring's active ``jwt-signing`` key."""
+    """Signs RFC 9068 JWT access tokens with the keyring's active ``jwt-signing`` key.
+
+    Claims follow the contract ``broker.pdp.bearer`` verifies (``role``, ``role_id``, ``session_name``, ``sid``,
+    ``provider``, ``tags``, ``transitive_tag_keys``, ``source_identity``), so a service can authorize a bearer
+    token exactly as it would the role session it stands for.
+    """
 
     def __init__(self, keyring: KeyringService, issuer: str) -> None:
         self.keyring = keyring
@@ -205,13 +210,16 @@ class AccessTokenIssuer:
             "exp": expires,
             "jti": entropy.token_bytes(16).hex(),
             "role": session.role_arn,
+            "role_id": session.assumed_role_id.split(":", 1)[0],
             "assumed_role": session.assumed_role_arn,
             "session_name": session.session_name,
             "sid": session.minted.claims.session_id,
-            "idp": session.provider_arn,
+            "provider": session.provider_arn,
         }
         if session.tags:
             claims["tags"] = {k: v for k, v in session.tags}
+        if session.minted.claims.transitive_tag_keys:
+            claims["transitive_tag_keys"] = list(session.minted.claims.transitive_tag_keys)
         if session.source_identity is not None:
             claims["source_identity"] = session.source_identity
         token = jwt.encode(

@@ -62,7 +62,7 @@ def test_access_token_verifies_against_published_keys(server: Server, idp: Idp) 
                         audience=CI_ROLE, issuer=server.url)
     assert claims["sub"] == "repo:octo-org/octo-repo:ref:refs/heads/main"
     assert claims["role"] == CI_ROLE
-    assert claims["idp"] == idp.provider_arn
+    assert claims["provider"] == idp.provider_arn
     assert claims["client_id"] == "sts.amazonaws.com"
 
 

@@ -194,7 +194,8 @@ def test_access_token_is_a_jwt_verifiable_with_the_published_jwks(setup: tuple[C
     assert claims["role"] == ROLE
     assert claims["assumed_role"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/ci/s1"
     assert claims["session_name"] == "s1"
-    assert claims["idp"] == PROVIDER
+    assert claims["provider"] == PROVIDER
+    assert claims["role_id"] == "AROAEXAMPLE000000001"
     assert claims["tags"] == {"team": "blue"}
     assert claims["exp"] - claims["iat"] == 3600 and claims["iat"] == int(NOW.timestamp())
     assert len(claims["jti"]) == 32
@@ -376,3 +377,17 @@ def test_subject_type_table_takes_extra_rows() -> None:
     row = SubjectTokenType(SAML2, handler, 100_000)
     assert default_subject_types(None) == {}
     assert default_subject_types(None, [row]) == {SAML2: row}
+
+
+def test_access_token_is_accepted_by_the_pdp_bearer_verifier(setup: tuple[Client, Recorder, Any]) -> None:
+    from broker.arn import ArnFactory
+    from broker.pdp.bearer import BearerVerifier
+
+    client, _, broker = setup
+    token = client.token(**good(requested_token_type=ACCESS_TOKEN, role_session_name="s2")).json()["access_token"]
+    verifier = BearerVerifier(lambda: broker.keyring.keyring, issuer=PUBLIC, audiences=[ROLE],
+                              arns=ArnFactory(account=ACCOUNT))
+    principal = verifier.verify(token, NOW).principal
+    assert principal.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/ci/s2"
+    assert principal.user_id == "AROAEXAMPLE000000001:s2"
+    assert principal.identity_arn == ROLE and principal.tags == {"team": "blue"}
