@@ -22,7 +22,8 @@ Typical use::
 ``PolicySizeError`` (a ``broker.errors.LimitExceeded``) carrying every ``Problem`` found.
 ``PolicyCache`` compiles each (policy id, version) once and is invalidated explicitly.
 ``statement_span(document, pointer)`` gives a matched statement's ``StartPosition``/``EndPosition`` for the
-simulator; ``lint``/``format_findings`` back ``broker policy lint FILE``.
+simulator; ``lint``/``format_findings``/``guess_kind`` back ``broker policy lint FILE``.
+Wildcards are matched in linear time (``globmatch``): request values are caller-controlled.
 """
 
 from broker.policy.compile import CompiledPolicy, PolicyCache, compile_policy
