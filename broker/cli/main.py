@@ -72,27 +72,34 @@ def _store_label(settings) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_policy_lint(args: argparse.Namespace) -> int:
-    from broker.policy import lint
+    """Exit status: 0 only suggestions (or nothing), 1 warnings, 2 errors or security findings."""
+    from broker.policy import format_findings, guess_kind, lint
 
     text = Path(args.file).read_text(encoding="utf-8")
-    findings = lint(text, args.kind)
-    if args.kind == "trust":  # shared OIDC issuers (GitHub, GitLab, Kubernetes, SPIFFE) must be pinned
+    kind = args.kind or guess_kind(text)
+    findings = lint(text, kind)
+    if kind == "trust":  # shared OIDC issuers (GitHub, GitLab, Kubernetes, SPIFFE) must be pinned
         from broker.federation.oidc.profiles import lint_trust
 
         findings = [*findings, *lint_trust(text)]
-    worst = 0
-    for f in findings:
-        print(json.dumps({"severity": f.severity, "code": f.code, "pointer": f.pointer, "message": f.message}))
-        worst = max(worst, {"error": 2, "warning": 1}.get(str(f.severity).lower(), 0))
-    if not findings:
-        print("no findings")
-    return worst
+    if args.json:
+        for f in findings:
+            print(json.dumps({"severity": f.severity, "code": f.code, "pointer": f.pointer, "message": f.message}))
+    else:
+        print(format_findings(findings, source=args.file))
+    return max((_SEVERITY_EXIT.get(str(f.severity).lower(), 0) for f in findings), default=0)
+
+
+_SEVERITY_EXIT = {"error": 2, "security": 2, "warning": 1}
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from broker.policy import validate
 
-    problems = validate(Path(args.file).read_text(encoding="utf-8"), args.kind)
+    from broker.policy import guess_kind
+
+    text = Path(args.file).read_text(encoding="utf-8")
+    problems = validate(text, args.kind or guess_kind(text))
     for p in problems:
         print(json.dumps({"pointer": p.pointer, "message": p.message}))
     if not problems:
@@ -120,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = policy.add_parser(name, help=helptext)
         p.add_argument("file")
-        p.add_argument("--kind", default="identity", choices=["identity", "trust", "resource", "session", "boundary"])
+        p.add_argument(
+            "--kind", default=None, choices=["identity", "trust", "resource", "session", "boundary"],
+            help="document kind (default: guessed from the document)",
+        )
+        p.add_argument("--json", action="store_true", help="one JSON object per finding")
         p.set_defaults(func=func)
     from broker.cli import keys, revoke
 

@@ -137,7 +137,13 @@ def _simulate(
                 policy.Request(str(action), resource, context, principal=principal, resource_account=resource_account),
                 pset,
             )
-            matched = _statements(decision, sources, {"identity", "resource", "boundary"})
+            # "the statements in the input policies that determine the result" (API_EvaluationResult): the Deny
+            # for explicitDeny, the Allows for allowed, none for implicitDeny (nothing decided it).
+            matched = (
+                []
+                if decision.effect == "ImplicitDeny"
+                else _statements(decision, sources, {"identity", "resource", "boundary"})
+            )
             missing = list(decision.missing_context_keys)
             specific: dict[str, Any] = {
                 "EvalResourceName": resource,
