@@ -57,7 +57,7 @@ def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | No
     refresher = None
     if broker.keyring is not None:
         keyring = broker.keyring
-        issuer = broker.settings.public_url or f"http://{broker.settings.host}:{broker.settings.port}"
+        issuer = broker.settings.effective_public_url  # what the token endpoint puts in ``iss``
         bearer = BearerVerifier(
             lambda: keyring.keyring, issuer=issuer, audiences=(), arns=broker.arns,
             skew_seconds=broker.settings.clock_skew_seconds, revocations=getattr(broker, "revocations", None),

@@ -140,7 +140,8 @@ def open_local_pdp(
     """A local PDP over broker's store (``settings.database_url``, ``settings.master_key``).
 
     Bearer tokens are accepted when ``audiences`` is given (the issuer defaults to
-    ``settings.public_url``). The store is opened without running migrations (broker owns the schema).
+    ``settings.effective_public_url``, what broker's token endpoint puts in ``iss``). The store is opened
+    without running migrations (broker owns the schema).
     """
     from broker.bootstrap import load_master_key, open_store
 
@@ -160,8 +161,8 @@ def open_local_pdp(
     bearer = None
     if audiences:
         bearer = BearerVerifier(
-            lambda: keyring.keyring, issuer=issuer or settings.public_url or "", audiences=audiences, arns=arns,
-            skew_seconds=settings.clock_skew_seconds, revocations=revocations,
+            lambda: keyring.keyring, issuer=issuer or settings.effective_public_url, audiences=audiences,
+            arns=arns, skew_seconds=settings.clock_skew_seconds, revocations=revocations,
         )
     pdp = PolicyDecisionPoint(
         authenticator=authenticator, authorizer=authorizer, clock=clock, bearer=bearer, entropy=entropy

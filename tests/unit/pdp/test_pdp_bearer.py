@@ -137,3 +137,27 @@ def test_revoked_subject_refused(world: World) -> None:
     world.bearer.revocations = revoked
     _refused(world, _token(world, _claims(world)), "was revoked")
     assert revoked.asked == [(ROLE_ARN, "tok-1", f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example", "user-42")]
+
+
+def test_tokens_from_the_token_endpoint_verify(world: World) -> None:
+    """Contract with broker.service.token_exchange.AccessTokenIssuer: what it signs, the PDP accepts."""
+    from broker.credentials.mint import Minted
+    from broker.service.token_exchange import AccessTokenIssuer, SubjectSession
+
+    creds = world.assume()
+    claims = world.keyring.codec.open_at(creds["SessionToken"], world.clock.now())
+    minted = Minted(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"], claims.expires_at, None,
+                    claims)
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/idp.example"
+    session = SubjectSession(minted, ROLE_ARN, f"arn:aws:sts::{ACCOUNT}:assumed-role/app/s1",
+                             f"{claims.principal_id}:s1", "user-42", provider, AUDIENCE, "s1",
+                             tags=(("team", "blue"),))
+    token, _ = AccessTokenIssuer(world.keyring, ISSUER).issue(
+        session, audience=AUDIENCE, client_id="cli", now=world.clock.now(), entropy=world.entropy)
+    principal = world.bearer.verify(token, world.clock.now()).principal
+    assert principal.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/app/s1"
+    assert principal.user_id == f"{claims.principal_id}:s1"
+    assert principal.session_id == claims.session_id
+    assert (principal.federated_provider, principal.federated_subject) == (provider, "user-42")
+    assert dict(principal.tags) == {"team": "blue"}
+    assert world.pdp.authorize_bearer(token, "example:GetThing", THING).decision == "Allow"
