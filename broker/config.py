@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     """ID tokens issued longer ago than this are refused (``ExpiredTokenException: Token too old``)."""
     oidc_min_refetch_seconds: float = Field(default=10.0, ge=0.0)
     """At most one JWKS refetch per issuer per this many seconds on an unknown ``kid``."""
+    refuse_unpinned_trust: bool = False
+    """CreateRole/UpdateAssumeRolePolicy refuse trust policies for shared OIDC issuers (GitHub Actions, GitLab CI,
+    Kubernetes, SPIFFE) that do not pin the workload; off: accepted, findings in the audit event."""
     log_level: str = "INFO"
 
     @field_validator("account_id")

@@ -119,7 +119,7 @@ def build_broker(
             store=store,
             operations=all_operations(
                 allow_http_issuers=settings.allow_http_issuers, keyring=keyring, web_identity=web_identity,
-                saml=saml_sp,
+                saml=saml_sp, refuse_unpinned_trust=settings.refuse_unpinned_trust,
             ),
             authorizer=authorizer or PolicyAuthorizer(store),
             arns=arns,

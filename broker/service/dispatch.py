@@ -16,6 +16,7 @@ from broker.credentials.envelope import Envelope
 from broker.errors import BrokerError, InternalFailure
 from broker.ids import Entropy
 from broker.principal import CallContext
+from broker.service.audit import redact
 from broker.service.env import OpEnv, OpFunc
 from broker.service.ports import Authorizer, Store
 
@@ -60,6 +61,8 @@ class Dispatcher:
                 env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
                 result = op(env, params)
                 event = self.audit(call, service, action, params, result, None)
+                if env.audit_data:  # what the operation noted (redacted like the rest of the event)
+                    event["additionalEventData"] = {**event.get("additionalEventData", {}), **redact(env.audit_data)}
                 tx.audit.record(event)
             self._emit(event)
             return result

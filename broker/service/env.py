@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from broker.arn import ArnFactory
@@ -25,6 +25,9 @@ class OpEnv:
     arns: ArnFactory
     entropy: Entropy
     envelope: Envelope
+    audit_data: dict[str, Any] = field(default_factory=dict)
+    """Facts the operation adds to its audit event's ``additionalEventData`` (e.g. ``trustPolicyWarnings``);
+    the dispatcher merges them into the event of a successful call. Never secrets: events are stored."""
 
     def authorize(self, action: str, resource: str, context: Mapping[str, Sequence[str]] | None = None) -> None:
         """Raise ``AccessDenied`` unless the caller may perform ``action`` on ``resource``."""

@@ -4,17 +4,26 @@ UpdateAssumeRolePolicy, DeleteRole.
 IAM API Reference, API_CreateRole (https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html):
 ``MaxSessionDuration`` 3600-43200 seconds, default 3600; the trust policy is validated as a resource
 (trust) policy and stored exactly as submitted; ``EntityAlreadyExists`` "Role with name X already exists."
+
+Trust-policy lint (broker's own rule, not AWS's; issue 5 item 6): CreateRole and UpdateAssumeRolePolicy run
+``broker.federation.oidc.profiles.lint_trust`` on the document. A statement that trusts a shared OIDC issuer
+(GitHub Actions, GitLab CI, Kubernetes, SPIFFE presets) without pinning the workload (``sub`` or the immutable id
+claims) is refused with ``MalformedPolicyDocument`` when ``BROKER_REFUSE_UNPINNED_TRUST=1``
+(``trust_lint_operations(refuse_unpinned=True)``); otherwise the call succeeds and its audit event carries the
+findings in ``additionalEventData.trustPolicyWarnings`` (``[{"code", "pointer", "message"}]``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from broker import ids
-from broker.errors import DeleteConflict, EntityAlreadyExists, ValidationError
-from broker.service.env import OpEnv
+from broker.errors import DeleteConflict, EntityAlreadyExists, MalformedPolicyDocument, ValidationError
+from broker.federation.oidc.profiles import lint_trust
+from broker.service.env import OpEnv, OpFunc
 from broker.service.iam.boundaries import require_boundary_policy
 from broker.service.iam.common import authorize_role, path_of, repo, role_shape
 from broker.service.iam.pagination import paginate
@@ -23,10 +32,12 @@ from broker.store.sqlalchemy.repositories.iam_records import RoleRecord
 
 __all__ = [
     "DEFAULT_MAX_SESSION",
+    "check_trust_pinning",
     "create_role",
     "delete_role",
     "get_role",
     "list_roles",
+    "trust_lint_operations",
     "update_assume_role_policy",
     "update_role",
     "update_role_description",
@@ -55,7 +66,31 @@ def _duration(value: Any) -> int:
     return seconds
 
 
-def create_role(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+def check_trust_pinning(env: OpEnv, document: str, *, refuse: bool) -> None:
+    """Refuse (``refuse``) or note in the audit event the shared-issuer pinning findings of ``document``."""
+    findings = lint_trust(document)
+    if not findings:
+        return
+    if refuse:
+        first = findings[0]
+        raise MalformedPolicyDocument(
+            f"Trust policy does not pin the workload of a shared OIDC issuer at {first.pointer}: {first.message}",
+            detail="; ".join(f"{f.pointer}: {f.code}: {f.message}" for f in findings),
+        )
+    env.audit_data["trustPolicyWarnings"] = [
+        {"code": f.code, "pointer": f.pointer, "message": f.message} for f in findings
+    ]
+
+
+def trust_lint_operations(*, refuse_unpinned: bool) -> dict[str, OpFunc]:
+    """CreateRole and UpdateAssumeRolePolicy bound to the ``BROKER_REFUSE_UNPINNED_TRUST`` setting."""
+    return {
+        "CreateRole": partial(create_role, refuse_unpinned=refuse_unpinned),
+        "UpdateAssumeRolePolicy": partial(update_assume_role_policy, refuse_unpinned=refuse_unpinned),
+    }
+
+
+def create_role(env: OpEnv, params: Mapping[str, Any], *, refuse_unpinned: bool = False) -> dict[str, Any]:
     name, path = str(params["RoleName"]), path_of(params)
     tags = check_tags(params.get("Tags", []))
     context = tag_context(tags)
@@ -66,6 +101,7 @@ def create_role(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
     duration = _duration(params.get("MaxSessionDuration", DEFAULT_MAX_SESSION))
     trust = str(params["AssumeRolePolicyDocument"])
     check_policy(trust, "trust", TRUST_POLICY_MAX)
+    check_trust_pinning(env, trust, refuse=refuse_unpinned)
     iam = repo(env)
     if boundary:
         require_boundary_policy(env, str(boundary))
@@ -120,10 +156,13 @@ def update_role_description(env: OpEnv, params: Mapping[str, Any]) -> dict[str, 
     return {"Role": shape}
 
 
-def update_assume_role_policy(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+def update_assume_role_policy(
+    env: OpEnv, params: Mapping[str, Any], *, refuse_unpinned: bool = False
+) -> dict[str, Any]:
     role = authorize_role(env, "iam:UpdateAssumeRolePolicy", str(params["RoleName"]))
     document = str(params["PolicyDocument"])
     check_policy(document, "trust", TRUST_POLICY_MAX)
+    check_trust_pinning(env, document, refuse=refuse_unpinned)
     repo(env).save_role(replace(role, trust_policy=document))
     return {}
 
