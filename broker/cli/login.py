@@ -4,7 +4,9 @@
    authorization grant is used (RFC 8628: the user opens the printed URL on any device and enters the code);
    otherwise, or with ``--no-device``, a loopback redirect (RFC 8252 §7.3: a one-shot listener on ``127.0.0.1`` and
    an ephemeral port, authorization code with PKCE S256, ``state`` checked) and the URL is opened in a browser.
-2. The ID token is exchanged at broker's ``POST /oauth2/token`` (RFC 8693) for the role's AWS credentials.
+2. Without ``--role-arn`` broker lists the roles whose trust policies admit the token (``POST /oidc/roles``) and
+   the user picks one. The ID token is exchanged at broker's ``POST /oauth2/token`` (RFC 8693) for the role's AWS
+   credentials.
 3. The credentials go to ``~/.aws/credentials`` under ``[PROFILE]`` and the profile's region and broker endpoints to
    ``~/.aws/config`` (``services`` section, "Service-specific endpoints",
    https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html). Other profiles are kept. Both
@@ -23,17 +25,28 @@ import sys
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import jwt
 
 from broker.api.web.oidc_client import Endpoints, OidcClient, OidcClientError
 from broker.cli.credential_process import ExchangeError, exchange_id_token
 from broker.clock import SystemClock
 
-__all__ = ["LoginError", "cmd_login", "loopback_login", "register", "session_name_from", "write_profile"]
+__all__ = [
+    "LoginError",
+    "admitted_roles",
+    "choose_role",
+    "cmd_login",
+    "loopback_login",
+    "register",
+    "session_name_from",
+    "write_profile",
+]
 
 LOOPBACK_TIMEOUT = 300.0
 
@@ -177,6 +190,38 @@ def session_name_from(id_token: str) -> str | None:
     return None
 
 
+def admitted_roles(endpoint: str, id_token: str, client: httpx.Client | None = None) -> list[dict[str, Any]]:
+    """broker's ``POST /oidc/roles``: the roles whose trust policies admit ``id_token``."""
+    http = client or httpx.Client(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    try:
+        response = http.post(endpoint.rstrip("/") + "/oidc/roles", data={"subject_token": id_token})
+        body = response.json()
+    except (httpx.HTTPError, ValueError):
+        raise LoginError(f"could not list roles at {endpoint}") from None
+    finally:
+        if client is None:
+            http.close()
+    if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("roles"), list):
+        detail = body.get("error_description", "") if isinstance(body, dict) else ""
+        raise LoginError(f"could not list roles: {detail or response.status_code}")
+    roles: list[dict[str, Any]] = body["roles"]
+    return roles
+
+
+def choose_role(roles: list[dict[str, Any]], *, err: TextIO, read: Callable[[str], str] = input) -> str:
+    """The only role, or the one the user picks by number."""
+    if not roles:
+        raise LoginError("no role's trust policy admits you")
+    if len(roles) == 1:
+        return str(roles[0]["RoleArn"])
+    for i, role in enumerate(roles, 1):
+        print(f"  {i}. {role['RoleArn']} (up to {role['MaxSessionDuration']} s)", file=err)
+    answer = read("Choose a role [1]: ").strip() or "1"
+    if not answer.isdigit() or not 1 <= int(answer) <= len(roles):
+        raise LoginError(f"no role number {answer}")
+    return str(roles[int(answer) - 1]["RoleArn"])
+
+
 def cmd_login(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     client = OidcClient(allow_http=args.allow_http)
     try:
@@ -185,7 +230,8 @@ def cmd_login(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
             token = device_login(client, endpoints, args.client_id, err=err)
         else:
             token = loopback_login(client, endpoints, args.client_id, err=err, open_browser=not args.no_browser)
-        creds = exchange_id_token(args.endpoint, token, args.role_arn, duration_seconds=args.duration_seconds,
+        role_arn = args.role_arn or choose_role(admitted_roles(args.endpoint, token), err=err)
+        creds = exchange_id_token(args.endpoint, token, role_arn, duration_seconds=args.duration_seconds,
                                   session_name=args.role_session_name or session_name_from(token))
     except (OidcClientError, ExchangeError, LoginError) as exc:
         print(f"broker login: {exc}", file=err)
@@ -207,7 +253,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("login", help="sign in with an OIDC provider and write an AWS profile")
     p.add_argument("--provider", required=True, help="the OIDC issuer URL")
     p.add_argument("--client-id", required=True, help="broker's client id at the IdP (one of the provider's)")
-    p.add_argument("--role-arn", required=True)
+    p.add_argument("--role-arn", default=None, help="default: pick among the roles that admit you")
     p.add_argument("--endpoint", required=True, help="broker's base URL")
     p.add_argument("--profile", default="broker")
     p.add_argument("--region", default="us-east-1")

@@ -78,14 +78,14 @@ def test_credential_process_output_and_refusal(server: Server, idp: Idp, tmp_pat
     assert empty.returncode == 1 and "is empty" in empty.stderr
 
 
-def _login_args(server: Server, idp: Idp, tmp_path: Path, *extra: str) -> list[str]:
+def _login_args(server: Server, idp: Idp, tmp_path: Path, *extra: str, role: str | None = DEV_ROLE) -> list[str]:
     return [sys.executable, "-m", "broker", "login", "--provider", idp.url, "--client-id", WEB_CLIENT,
-            "--role-arn", DEV_ROLE, "--endpoint", server.url, "--profile", "dev", "--allow-http",
+            *(["--role-arn", role] if role else []), "--endpoint", server.url, "--profile", "dev", "--allow-http",
             "--credentials-file", str(tmp_path / "aws" / "credentials"),
             "--config-file", str(tmp_path / "aws" / "config"), *extra]
 
 
-def _check_profile(tmp_path: Path, server: Server) -> None:
+def _check_profile(tmp_path: Path, server: Server, role: str = "web-dev") -> None:
     for name in ("credentials", "config"):
         mode = stat.S_IMODE((tmp_path / "aws" / name).stat().st_mode)
         assert mode == 0o600, f"{name} has mode {oct(mode)}"
@@ -93,7 +93,7 @@ def _check_profile(tmp_path: Path, server: Server) -> None:
     config = (tmp_path / "aws" / "config").read_text()
     assert "[profile dev]" in config and f"endpoint_url = {server.url}" in config
     env = _clean_env(tmp_path, tmp_path / "aws" / "config", tmp_path / "aws" / "credentials")
-    assert _caller(env, "dev") == f"arn:aws:sts::{ACCOUNT}:assumed-role/web-dev/alice"
+    assert _caller(env, "dev") == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/alice"
 
 
 def test_login_with_the_device_grant_writes_a_working_profile(server: Server, idp: Idp, tmp_path: Path) -> None:
@@ -144,3 +144,16 @@ def test_login_refused_by_the_user(server: Server, idp: Idp, tmp_path: Path) -> 
     assert proc.returncode == 1 and "access_denied" in err
     assert not (tmp_path / "aws" / "credentials").exists()
 
+
+
+def test_login_without_a_role_offers_the_admitted_ones(server: Server, idp: Idp, tmp_path: Path) -> None:
+    proc = subprocess.Popen(_login_args(server, idp, tmp_path, role=None), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    match = re.search(r"enter the code (\S+)", proc.stderr.readline())
+    assert match
+    httpx.post(idp.url + "/device", data={"user_code": match.group(1), "sub": "alice", "decision": "allow"})
+    _, err = proc.communicate("2\n", timeout=60)
+    assert proc.returncode == 0, err
+    assert f"  1. {DEV_ROLE} (up to 3600 s)" in err and "web-ops" in err
+    _check_profile(tmp_path, server, role="web-ops")

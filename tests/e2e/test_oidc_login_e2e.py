@@ -150,3 +150,15 @@ def test_idp_denial_and_unknown_provider(server: Server, idp: Idp, browser: http
     assert missing.status_code == 400 and "provider is required" in missing.text
     wrong_client = httpx.get(server.url + "/oidc/login", params={"provider": idp.url, "client_id": "other"})
     assert wrong_client.status_code == 400
+
+
+def test_role_listing_for_programs(server: Server, idp: Idp) -> None:
+    token = idp.token(profile=None, sub="alice", audience=WEB_CLIENT)
+    listed = httpx.post(server.url + "/oidc/roles", data={"subject_token": token}, timeout=30)
+    assert listed.status_code == 200, listed.text
+    assert [r["RoleArn"] for r in listed.json()["roles"]] == [DEV_ROLE, OPS_ROLE]
+    assert listed.json()["roles"][1]["MaxSessionDuration"] == 7200
+    forged = httpx.post(server.url + "/oidc/roles", data={"subject_token": token[:-4] + "AAAA"}, timeout=30)
+    assert forged.status_code == 400 and forged.json()["aws_error_code"] == "InvalidIdentityToken"
+    missing = httpx.post(server.url + "/oidc/roles", data={"other": "x"}, timeout=30)
+    assert missing.status_code == 400 and missing.json()["error_description"] == "subject_token is required"

@@ -14,6 +14,7 @@
 3. ``POST /oidc/session``: CSRF checked (``csrf.py``); the chosen role's session is minted through the web-identity
    seam with the requested duration clamped to the role's maximum (the page says so), audited as
    ``AssumeRoleWithWebIdentity``.
+4. ``POST /oidc/roles`` (for ``broker login``): ``subject_token`` → JSON list of the roles it may assume.
 
 Refusals render an HTML page with a 4xx status (502 only when the IdP itself cannot be used); nothing is minted on
 any of them.
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from broker.api.web.cookies import CookieSealer, LoginStateError, clear_cookie, set_cookie
@@ -313,6 +314,37 @@ async def oidc_session(request: Request) -> Response:
         endpoint=login.public_url,
     )
     return html_response(credentials_page(view))
+
+
+@router.post("/oidc/roles")
+async def oidc_roles(request: Request) -> Response:
+    """The role picker for programs (``broker login``): ``subject_token=ID token`` → the roles it may assume.
+
+    The token is the credential (no cookie, so no CSRF concern); it is verified exactly as for the browser.
+    """
+    login = _login(request)
+    call = login.call(request)
+    try:
+        form = await _form(request)
+    except CsrfError as error:
+        return JSONResponse({"error": "invalid_request", "error_description": str(error)}, status_code=400)
+    token = form.get("subject_token", "")
+    if not token:
+        return JSONResponse({"error": "invalid_request", "error_description": "subject_token is required"},
+                            status_code=400)
+
+    def listing(env: OpEnv) -> list[dict[str, Any]]:
+        identity = verify_web_identity(env, login.services, token)
+        return [{"RoleArn": r.role_arn, "RoleName": r.role_name, "MaxSessionDuration": r.max_session_duration}
+                for r in admitted_roles(env, identity, session_name_for(identity))]
+
+    try:
+        roles = await run_in_threadpool(login.read, call, listing)
+    except BrokerError as error:
+        status = 400 if error.sender_fault else 500
+        return JSONResponse({"error": "invalid_request", "error_description": error.message,
+                             "aws_error_code": error.code}, status_code=status, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"roles": roles}, headers={"Cache-Control": "no-store"})
 
 
 def install_oidc_login(

@@ -112,3 +112,18 @@ def test_command_reports_on_stderr_and_exits_1(tmp_path: Path) -> None:
     big.write_bytes(b"x" * (cp.MAX_TOKEN_FILE + 1))
     args.token_file = str(big)
     assert cp.cmd_credential_process(args, out, err) == 1 and "larger than" in err.getvalue()
+
+
+def test_choose_role() -> None:
+    from broker.cli.login import LoginError, choose_role
+
+    roles = [{"RoleArn": f"arn:aws:iam::1:role/r{i}", "MaxSessionDuration": 3600} for i in (1, 2)]
+    err = io.StringIO()
+    assert choose_role(roles[:1], err=err, read=lambda prompt: "9") == "arn:aws:iam::1:role/r1"
+    assert choose_role(roles, err=err, read=lambda prompt: "2") == "arn:aws:iam::1:role/r2"
+    assert choose_role(roles, err=err, read=lambda prompt: "") == "arn:aws:iam::1:role/r1"
+    assert "  2. arn:aws:iam::1:role/r2 (up to 3600 s)" in err.getvalue()
+    with pytest.raises(LoginError, match="no role number 3"):
+        choose_role(roles, err=err, read=lambda prompt: "3")
+    with pytest.raises(LoginError, match="no role's trust policy admits you"):
+        choose_role([], err=err)
