@@ -117,14 +117,11 @@ def _question(body: bytes) -> AuthorizeQuestion:
 
 def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes) -> dict[str, Any]:
     now = pdp.clock.now()
-    caller = pdp.authenticate_sigv4(signed, now=now, service=AUTHORIZE_SERVICE)  # the caller first
+    caller = pdp.authenticate(signed, now=now, service=AUTHORIZE_SERVICE)  # the caller first, before reading
     question = _question(body)
-    allowed = pdp.decide(caller, AUTHORIZE_ACTION, question.resource, now=now)
+    allowed = pdp.decide_for(caller, AUTHORIZE_ACTION, question.resource, now=now)
     if not allowed.allowed:
-        raise AccessDenied(
-            allowed.denial or f"User: {caller.arn} is not authorized to perform: {AUTHORIZE_ACTION}",
-            detail=allowed.reason,
-        )
+        raise AccessDenied(allowed.denial, detail=allowed.reason)
     facts = RequestFacts(source_ip=question.source_ip, secure_transport=question.secure_transport)
     if question.request is not None:
         agents = question.request.header_values("user-agent")

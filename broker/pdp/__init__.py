@@ -21,12 +21,13 @@ deployment model.
 
 from broker.pdp.bearer import BearerClaims, BearerVerifier
 from broker.pdp.local import LocalPdp, PolicyRefresher, open_local_pdp
-from broker.pdp.point import PolicyDecisionPoint, RequestFacts
+from broker.pdp.point import Authenticated, PolicyDecisionPoint, RequestFacts
 from broker.pdp.policies import CachingAuthorizer
 from broker.pdp.result import AuthzResult, principal_json
 from broker.pdp.wire import AuthorizeQuestion, parse_question
 
 __all__ = [
+    "Authenticated",
     "AuthorizeQuestion",
     "AuthzResult",
     "BearerClaims",

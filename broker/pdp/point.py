@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from broker.clock import Clock
@@ -33,7 +34,7 @@ from broker.principal import CallContext, Principal
 from broker.service.authn import Authenticator, session_principal
 from broker.service.authorize import check_session_token_limits, denial_message
 
-__all__ = ["PolicyDecisionPoint", "RequestFacts"]
+__all__ = ["Authenticated", "PolicyDecisionPoint", "RequestFacts"]
 
 
 class RequestFacts:
@@ -48,6 +49,15 @@ class RequestFacts:
 
 
 _NO_FACTS = RequestFacts()
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """An authenticated signer: the principal, its session's prepared policies (if any) and the signing region."""
+
+    principal: Principal
+    prepared: Prepared | None
+    region: str
 
 
 class PolicyDecisionPoint:
@@ -82,8 +92,38 @@ class PolicyDecisionPoint:
 
         ``service``: the SigV4 service name the request must be scoped to; ``None`` accepts the scope's.
         """
+        return self._authenticate(request, service, now)[0]
+
+    def _authenticate(
+        self, request: SignedRequest, service: str | None, now: datetime
+    ) -> tuple[Principal, Prepared | None, str]:
+        """(principal, its prepared policies for sessions, the signing region); raises an AuthError."""
         auth = self.authenticator.parse(request)
-        return self.authenticator.authenticate(request, auth, service=service or auth.service, now=now)
+        if auth.access_key_id.startswith("ASIA"):
+            principal, prepared = self._temporary(request, auth, service or auth.service, now)
+            return principal, prepared, auth.region
+        principal = self.authenticator.authenticate(request, auth, service=service or auth.service, now=now)
+        return principal, None, auth.region
+
+    def authenticate(self, request: SignedRequest, *, now: datetime, service: str | None = None) -> Authenticated:
+        """The signer of ``request`` ready for :meth:`decide_for`; raises an :class:`~broker.errors.AuthError`."""
+        principal, prepared, region = self._authenticate(request, service, now)
+        return Authenticated(principal, prepared, region)
+
+    def decide_for(
+        self,
+        who: Authenticated,
+        action: str,
+        resource: str,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        now: datetime | None = None,
+        facts: RequestFacts | None = None,
+    ) -> AuthzResult:
+        """:meth:`decide` for an :class:`Authenticated` signer (its session's prepared policies reused)."""
+        when = now if now is not None else self.clock.now()
+        return self._decide(who.principal, who.prepared, action, resource, context, when, facts or _NO_FACTS,
+                            who.region)
 
     def authenticate_bearer(
         self, token: str, *, now: datetime, audiences: Sequence[str] | None = None
@@ -171,19 +211,14 @@ class PolicyDecisionPoint:
     ) -> AuthzResult:
         """Verify ``request``'s SigV4 signature, then decide. Authentication failures are denials."""
         when = now if now is not None else self.clock.now()
-        prepared: Prepared | None = None
         try:
-            auth = self.authenticator.parse(request)
-            if auth.access_key_id.startswith("ASIA"):
-                principal, prepared = self._temporary(request, auth, service or auth.service, when)
-            else:
-                principal = self.authenticator.authenticate(request, auth, service=service or auth.service, now=when)
+            principal, prepared, region = self._authenticate(request, service, when)
         except AuthError as error:
             return _unauthenticated(error)
         if facts is None:
             agents = request.header_tuple("user-agent")
             facts = RequestFacts(user_agent=agents[0] if agents else "")
-        return self._decide(principal, prepared, action, resource, context, when, facts, auth.region)
+        return self._decide(principal, prepared, action, resource, context, when, facts, region)
 
     def _temporary(
         self, request: SignedRequest, auth: SigV4Auth, service: str, now: datetime
