@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export BROKER_HOME ?= $(CURDIR)/.broker
 
-.PHONY: run test install install-test lint typecheck bench clean
+.PHONY: run test install install-test interop-deps lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,16 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/broker serve --host $(HOST) --port $(PORT)
 
+OIDC_INTEROP := tests/interop/oidc_provider
+
+## The independent OIDC provider (npm oidc-provider, pinned by its lock file) used by tests/interop.
+interop-deps:
+	@if command -v npm >/dev/null 2>&1 && [ "$(OIDC_INTEROP)/package-lock.json" -nt "$(OIDC_INTEROP)/node_modules/.package-lock.json" ]; then \
+	  npm ci --prefix "$(OIDC_INTEROP)" --no-audit --no-fund --silent; fi
+
 ## Install the test dependencies and run the whole suite (SQLite and PostgreSQL).
-test: install-test
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: install-test interop-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 	$(BIN)/lint-imports
 
 lint: install-test
