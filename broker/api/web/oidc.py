@@ -234,7 +234,9 @@ async def oidc_callback(request: Request) -> Response:
 
     try:
         name, subject, roles, lifetime = await run_in_threadpool(login.read, call, inspect)
-    except BrokerError as error:
+    except BrokerError as error:  # a token that fails verification is audited like a refused assume call
+        await run_in_threadpool(login.dispatcher.record_refusal, call, "sts", "WebLoginCallback",
+                                {"provider": auth["p"], "client_id": auth["c"], "WebIdentityToken": id_token}, error)
         return _refuse("Login failed", error.message, error.status, clear=AUTH_COOKIE, secure=login.secure)
     csrf = new_csrf_token(login.broker.entropy)
     ttl = max(1, min(SESSION_TTL, lifetime))
@@ -341,6 +343,8 @@ async def oidc_roles(request: Request) -> Response:
     try:
         roles = await run_in_threadpool(login.read, call, listing)
     except BrokerError as error:
+        await run_in_threadpool(login.dispatcher.record_refusal, call, "sts", "ListLoginRoles",
+                                {"WebIdentityToken": token}, error)
         status = 400 if error.sender_fault else 500
         return JSONResponse({"error": "invalid_request", "error_description": error.message,
                              "aws_error_code": error.code}, status_code=status, headers={"Cache-Control": "no-store"})
