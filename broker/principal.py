@@ -49,6 +49,9 @@ class Principal:
     expires_at: datetime | None = None
     federated_provider: str | None = None
     federated_subject: str | None = None
+    # Web-identity condition keys carried from the ID token into requests made with the session
+    # (``PREFIX:sub``, ``:aud``, ``:amr``; credentials/session_token.py), each a string or a tuple of strings.
+    federated_keys: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def is_root(self) -> bool:

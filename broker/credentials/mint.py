@@ -87,6 +87,8 @@ class SessionSpec:
     chain_depth: int = 0
     federated_provider: str | None = None
     federated_subject: str | None = None
+    federated_keys: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    """Web-identity condition keys carried into later requests (``session_token`` module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def mint(spec: SessionSpec, *, codec: SessionTokenCodec, now: datetime, entropy:
         chain_depth=spec.chain_depth,
         federated_provider=spec.federated_provider,
         federated_subject=spec.federated_subject,
+        federated_keys=spec.federated_keys,
     )
     token = codec.seal(claims, now=now, entropy=entropy)
     return Minted(claims.access_key_id, claims.secret_access_key, token, claims.expires_at, packed, claims)

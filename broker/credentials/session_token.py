@@ -14,6 +14,13 @@ downgraded. Opening fails closed: anything that is not a token sealed by a key w
 expiry is ``ExpiredToken`` ("The security token included in the request is expired"), the wording of
 AWS STS API Reference "Common Errors" (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
 ``open_at`` is the explicit-time twin of ``open`` (cryptography's ``decrypt_at_time`` habit).
+
+The JSON claims carry a payload version ``v``. Version 1 (no ``v`` member; every token sealed before it existed)
+and version 2 open; any other version is refused. Version 2 adds ``fk``: the web-identity condition keys that
+AWS carries from the ID token into requests made with the session (``PREFIX:sub``, ``:aud``, ``:amr``, ``:id``;
+IAM User Guide, "Available keys for AWS OIDC federation",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif),
+as ``{key: string or list of strings}``. A version 1 token with ``fk`` is refused (fail closed).
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ MAX_TOKEN_CHARS = 8192
 """Refuse anything longer before decoding (a sealed token with a full session policy is ~2 KB)."""
 _MAX_PLAINTEXT = 64 * 1024
 _VERSION = 1
+"""Token format (header byte, the associated data); unchanged by payload versions."""
+_PAYLOAD_VERSION = 2
+_PAYLOAD_VERSIONS = frozenset({1, 2})
 _NONCE = 12
 
 SessionKind = Literal["assumed-role", "user", "root", "federated-user"]
@@ -86,6 +96,8 @@ class SessionClaims:
     chain_depth: int = 0
     federated_provider: str | None = None
     federated_subject: str | None = None
+    federated_keys: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
+    """Web-identity condition keys carried into later requests (module docstring), in token order."""
 
     def __repr__(self) -> str:
         return (
@@ -117,6 +129,7 @@ def _time(value: Any) -> datetime:
 def pack_claims(claims: SessionClaims) -> bytes:
     """The compressed payload (also what ``PackedPolicySize`` is measured against, see ``mint``)."""
     body: dict[str, Any] = {
+        "v": _PAYLOAD_VERSION,
         "ak": claims.access_key_id,
         "sk": claims.secret_access_key,
         "k": claims.kind,
@@ -139,6 +152,7 @@ def pack_claims(claims: SessionClaims) -> bytes:
         "cd": claims.chain_depth or None,
         "fp": claims.federated_provider,
         "fs": claims.federated_subject,
+        "fk": {k: (list(v) if isinstance(v, tuple) else v) for k, v in claims.federated_keys} or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return zlib.compress(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), 9)
@@ -160,6 +174,23 @@ def _strings(body: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _federated_keys(body: dict[str, Any], version: int) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+    raw = body.get("fk", {})
+    if raw and version < 2:
+        raise ValueError("claim fk in a version 1 payload")
+    if not isinstance(raw, dict):
+        raise ValueError("claim fk is not an object")
+    out: list[tuple[str, str | tuple[str, ...]]] = []
+    for key, value in raw.items():
+        if isinstance(value, str):
+            out.append((key, value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out.append((key, tuple(value)))
+        else:
+            raise ValueError(f"claim fk member {key!r} is not a string or a list of strings")
+    return tuple(out)
+
+
 def _unpack(plaintext: bytes) -> SessionClaims:
     inflater = zlib.decompressobj()
     raw = inflater.decompress(plaintext, _MAX_PLAINTEXT)
@@ -168,6 +199,9 @@ def _unpack(plaintext: bytes) -> SessionClaims:
     body = json.loads(raw)
     if not isinstance(body, dict):
         raise ValueError("payload is not an object")
+    version = body.get("v", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version not in _PAYLOAD_VERSIONS:
+        raise ValueError(f"unknown payload version {version!r}")
     kind = _str(body, "k")
     if kind not in ("assumed-role", "user", "root", "federated-user"):
         raise ValueError(f"unknown session kind {kind!r}")
@@ -201,6 +235,7 @@ def _unpack(plaintext: bytes) -> SessionClaims:
         chain_depth=depth,
         federated_provider=_str(body, "fp", optional=True),
         federated_subject=_str(body, "fs", optional=True),
+        federated_keys=_federated_keys(body, version),
     )
 
 

@@ -193,6 +193,7 @@ def session_principal(claims: SessionClaims, arns: ArnFactory) -> Principal:
         expires_at=claims.expires_at,
         federated_provider=claims.federated_provider,
         federated_subject=claims.federated_subject,
+        federated_keys=dict(claims.federated_keys),
     )
     if claims.kind == "assumed-role":
         session = claims.session_name or ""

@@ -67,7 +67,10 @@ _MAX_SETS = 4096
 
 
 def request_context(call: CallContext, principal: Principal, tags: Mapping[str, str]) -> dict[str, Any]:
-    """The global condition keys broker knows for one call."""
+    """The global condition keys broker knows for one call; for a web-identity session also
+    ``aws:FederatedProvider`` and the ID token's carried keys (``PREFIX:sub``, ``:aud``, ``:amr``, ``:id``; IAM User
+    Guide, "Available keys for AWS OIDC federation",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif)."""
     ctx: dict[str, Any] = {
         "aws:CurrentTime": call.now,
         "aws:EpochTime": str(int(call.now.timestamp())),
@@ -97,6 +100,11 @@ def request_context(call: CallContext, principal: Principal, tags: Mapping[str, 
         ctx["aws:TokenIssueTime"] = principal.token_issued_at
     if principal.source_identity:
         ctx["aws:SourceIdentity"] = principal.source_identity
+    if principal.federated_keys:  # a web-identity session: the token's carried keys (session_token.py)
+        if principal.federated_provider:
+            ctx["aws:FederatedProvider"] = principal.federated_provider
+        for key, value in principal.federated_keys.items():
+            ctx[key] = value if isinstance(value, str) else list(value)
     for key, value in tags.items():
         ctx[f"aws:PrincipalTag/{key}"] = value
     if tags:

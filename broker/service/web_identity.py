@@ -49,6 +49,7 @@ __all__ = [
     "KeySource",
     "WebIdentityResult",
     "WebIdentityServices",
+    "carried_keys",
     "trust_context",
     "verify_web_identity",
     "web_identity_session",
@@ -138,6 +139,24 @@ def _duration(requested: int | None, maximum: int, clamp: bool) -> tuple[int, st
     if clamp and requested is not None and requested > maximum:
         return maximum, f"requested {requested} s exceeds the role's MaxSessionDuration; clamped to {maximum} s"
     return check_duration(requested, maximum=maximum, chained=False), None
+
+
+CARRIED_CLAIMS = ("sub", "aud", "amr", "id")
+"""The web-identity keys AWS carries from the token into requests made with the session ("Available keys for
+AWS OIDC federation", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif;
+the other claims are usable in the trust policy only)."""
+
+
+def carried_keys(identity: FederatedIdentity) -> tuple[tuple[str, str | tuple[str, ...]], ...]:
+    """``PREFIX:sub``, ``:aud`` (the client id that matched), ``:amr`` and ``:id`` when the token has them."""
+    out: list[tuple[str, str | tuple[str, ...]]] = []
+    for claim in CARRIED_CLAIMS:
+        value = identity.context.get(f"{identity.key_prefix}:{claim}")
+        if isinstance(value, str):
+            out.append((f"{identity.key_prefix}:{claim}", value))
+        elif value is not None:
+            out.append((f"{identity.key_prefix}:{claim}", tuple(value)))
+    return tuple(out)
 
 
 def trust_context(
@@ -263,6 +282,7 @@ def web_identity_session(
         chain_depth=1,
         federated_provider=identity.provider_arn,
         federated_subject=identity.subject,
+        federated_keys=carried_keys(identity),
     )
     minted = mint(spec, codec=services.keyring.codec, now=env.call.now, entropy=env.entropy)
     return WebIdentityResult(
