@@ -27,7 +27,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -40,14 +40,14 @@ from broker.pdp.wire import MAX_BODY_BYTES, AuthorizeQuestion, parse_question
 if TYPE_CHECKING:
     from broker.api.app import Broker
 
-__all__ = ["AUTHORIZE_ACTION", "AUTHORIZE_SERVICE", "install_authorize", "router"]
+__all__ = ["AUTHORIZE_ACTION", "AUTHORIZE_PATH", "AUTHORIZE_SERVICE", "authorize", "install_authorize"]
 
 AUTHORIZE_SERVICE = "broker"
 """The SigV4 service name calls to ``/v1/authorize`` are signed for."""
 AUTHORIZE_ACTION = "broker:Authorize"
 
 _log = logging.getLogger("broker.api.authorize")
-router = APIRouter()
+AUTHORIZE_PATH = "/v1/authorize"
 
 
 def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | None]:
@@ -79,7 +79,9 @@ def install_authorize(app: FastAPI, broker: Broker) -> PolicyDecisionPoint:
     if refresher is not None:
         app.router.on_startup.append(refresher.start)
         app.router.on_shutdown.append(refresher.stop)
-    app.include_router(router)
+    # A plain Starlette route: the endpoint reads the raw request itself, so FastAPI's dependency solving
+    # and response validation would only add latency on the hot path (docs/performance.md).
+    app.router.add_route(AUTHORIZE_PATH, authorize, methods=["POST"], include_in_schema=False)
     return pdp
 
 
@@ -139,7 +141,6 @@ def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes) -> dic
     return result.to_json()
 
 
-@router.post("/v1/authorize")
 async def authorize(request: Request) -> Response:
     pdp: PolicyDecisionPoint = request.app.state.pdp
     rid = request_id(pdp.entropy)
