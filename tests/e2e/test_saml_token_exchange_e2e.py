@@ -86,7 +86,7 @@ def test_base64url_subject_token_and_jwt_access_token(saml: Setup) -> None:
     body = r.json()
     assert body["issued_token_type"] == ACCESS_TOKEN and body["token_type"] == "Bearer"
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert claims["sub"] == "bob" and claims["role"] == ROLE_ARN and claims["idp"] == PROVIDER_ARN
+    assert claims["sub"] == "bob" and claims["role"] == ROLE_ARN and claims["provider"] == PROVIDER_ARN
 
 
 def test_replayed_response_is_refused(saml: Setup) -> None:
