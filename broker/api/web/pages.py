@@ -9,7 +9,7 @@ only. Responses carry ``Cache-Control: no-store`` (credentials must not be cache
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -94,8 +94,10 @@ def message_page(title: str, message: str) -> str:
 
 def role_picker_page(
     *, who: str, roles: Sequence[RoleChoice], action: str, csrf_token: str, duration_seconds: int | None,
+    hidden: Mapping[str, str] | None = None,
 ) -> str:
-    """The role picker: one radio button per role, a duration field and the CSRF token (POSTs to ``action``)."""
+    """The role picker: one radio button per role, a duration field, ``hidden`` fields (the SAML login carries its
+    ``SAMLResponse`` back, as AWS's sign-in page does) and the CSRF token; it POSTs to ``action``."""
     if not roles:
         return message_page("No roles available", f"Signed in as {who}, but no role's trust policy admits you.")
     row = Markup('<label><input type=radio name=role_arn value="{}"{}> {} <small>({}, up to {} s)</small></label>')
@@ -105,13 +107,16 @@ def role_picker_page(
         for i, r in enumerate(roles)
     )
     duration = "" if duration_seconds is None else str(duration_seconds)
+    extra = Markup("").join(
+        Markup('<input type=hidden name="{}" value="{}">').format(name, value) for name, value in (hidden or {}).items()
+    )
     body = Markup(
         "<p>Signed in as <b>{}</b>. Choose a role:</p>"
         '<form method=post action="{}">{}'
         '<label>Session duration in seconds (empty: 3600): <input name=duration_seconds value="{}" '
         "inputmode=numeric size=6></label>"
-        '<input type=hidden name="{}" value="{}"><button type=submit>Get credentials</button></form>'
-    ).format(who, action, items, duration, CSRF_FIELD, csrf_token)
+        '{}<input type=hidden name="{}" value="{}"><button type=submit>Get credentials</button></form>'
+    ).format(who, action, items, duration, extra, CSRF_FIELD, csrf_token)
     return _page("Choose a role", body)
 
 

@@ -30,7 +30,6 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -124,13 +123,6 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _digest(saml_response: str) -> str:
     return hashlib.sha256(saml_response.encode("ascii")).hexdigest()
-
-
-def _with_hidden_response(page: str, saml_response: str) -> str:
-    """The shared role picker plus the ``SAMLResponse`` hidden field (base64: escaping is a formality)."""
-    marker = f'<input type=hidden name="{CSRF_FIELD}"'
-    hidden = Markup('<input type=hidden name="SAMLResponse" value="{}">').format(saml_response)
-    return page.replace(marker, str(hidden) + marker, 1)
 
 
 def install_saml_web(
@@ -256,8 +248,9 @@ def install_saml_web(
             who=roles.subject,
             roles=[RoleChoice(r.role_arn, r.role_name, r.max_session_duration) for r in roles.roles],
             action=f"{public}/saml/role", csrf_token=csrf, duration_seconds=roles.session_duration,
+            hidden={"SAMLResponse": saml_response},
         )
-        response = html_response(_with_hidden_response(page, saml_response), 200 if roles.roles else 403)
+        response = html_response(page, 200 if roles.roles else 403)
         clear_cookie(response, LOGIN_COOKIE, secure=secure)
         if roles.roles:
             pick = sealer.seal(PICK_COOKIE, {
