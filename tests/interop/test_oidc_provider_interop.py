@@ -1,6 +1,7 @@
 """ID tokens from an independent, OpenID Certified provider (npm ``oidc-provider``, tests/interop/oidc_provider)
 are accepted by a real ``broker serve`` through boto3 ``assume_role_with_web_identity``; broker follows the
-provider's key rotation and refuses its expired tokens with ``ExpiredTokenException``.
+provider's key rotation, refuses its expired tokens with ``ExpiredTokenException``, and carries its ``sub`` into
+later requests made with the session (a role policy conditioned on ``PREFIX:sub``).
 
 The tokens come out of the provider's own authorization-code flow: this test drives its login and consent pages
 over HTTP like a browser (redirects and cookies, PKCE S256), then redeems the code at its token endpoint. Nothing
@@ -184,6 +185,29 @@ def test_sdk_native_web_identity_provider_with_its_token(server: Server, provide
                           check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == f"arn:aws:sts::{ACCOUNT}:assumed-role/interop/sdk"
+
+
+def test_its_subject_conditions_later_requests(server: Server, provider: Provider) -> None:
+    """``PREFIX:sub`` and ``aws:FederatedProvider`` are carried into calls made with the session."""
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "iam:GetRole", "Resource": ROLE,
+        "Condition": {"StringEquals": {f"{provider.prefix}:sub": SUB, f"{provider.prefix}:aud": CLIENT,
+                                       "aws:FederatedProvider": f"arn:aws:iam::{ACCOUNT}:oidc-provider/"
+                                                                f"{provider.prefix}"}}}]}
+    server.client("iam").put_role_policy(RoleName="interop", PolicyName="main-only", PolicyDocument=json.dumps(policy))
+
+    def get_role(login: str) -> Any:
+        creds = _assume(server, provider.id_token(login=login))["Credentials"]
+        iam = server.client("iam", key=creds["AccessKeyId"], secret=creds["SecretAccessKey"],
+                            token=creds["SessionToken"])
+        return iam.get_role(RoleName="interop")
+
+    assert get_role(SUB)["Role"]["Arn"] == ROLE
+    with pytest.raises(ClientError) as info:
+        get_role("repo:octo-org/octo-repo:ref:refs/heads/dev")  # admitted by the trust policy, not by this policy
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+    assert info.value.response["Error"]["Message"].endswith("because no identity-based policy allows the "
+                                                            "iam:GetRole action")
 
 
 def test_its_identities_are_held_to_the_trust_policy(server: Server, provider: Provider) -> None:
