@@ -120,7 +120,12 @@ def canonical_headers(request: SignedRequest, signed_headers: Sequence[str]) -> 
         if not values:
             raise MissingSignedHeader(name)
         if len(values) == 1:
-            lines.append(f"{name.lower()}:{' '.join(values[0].split())}\n")
+            value = values[0]
+            # str.split() splits on whitespace, and the only whitespace isprintable() allows is the ASCII
+            # space: a printable value without leading, trailing or doubled spaces is its own Trimall.
+            if not (value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " "):
+                value = " ".join(value.split())
+            lines.append(f"{name.lower()}:{value}\n")
         else:
             lines.append(f"{name.lower()}:{','.join(trimall(v) for v in values)}\n")
     return "".join(lines)
