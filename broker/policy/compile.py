@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 
 from broker.policy.conditions.clause import Clause
 from broker.policy.globmatch import arn_glob_matcher, glob_matcher
+from broker.policy.matchers import all_hold, any_of, static_test
 from broker.policy.model import PolicyKind
 from broker.policy.patterns import arn_prefix, has_wildcard
 from broker.policy.principals import PrincipalMatcher
@@ -35,46 +36,6 @@ __all__ = ["CompiledPolicy", "CompiledStatement", "PolicyCache", "compile_policy
 
 Context = Mapping[str, tuple[str, ...] | str]
 _TEMPLATE_CACHE_LIMIT = 512
-
-
-def _any_of(globs: list[Callable[[str], bool]]) -> Callable[[str], bool] | None:
-    """One matcher for several linear-time globs (``globmatch``); ``None`` when there are none."""
-    if not globs:
-        return None
-    if len(globs) == 1:
-        return globs[0]
-    members = tuple(globs)
-    return lambda value: any(glob(value) for glob in members)
-
-
-def _static_test(
-    exact: frozenset[str],
-    heads: tuple[str, ...],
-    rx: Callable[[str], bool] | None,
-    negated: bool,
-    lists_everything: bool,
-) -> Callable[[str], bool]:
-    """Resource test for a statement without policy variables (NotResource inverts it): set lookup for
-    exact ARNs, one ``startswith`` for ``prefix*`` patterns, one regex for the rest."""
-    if lists_everything:
-        return lambda resource: not negated
-    if rx is None and not heads:
-        if not negated:
-            return exact.__contains__
-        return lambda resource: resource not in exact
-    if rx is None and not negated:
-        if not exact:
-            return lambda resource: resource.startswith(heads)
-        return lambda resource: resource in exact or resource.startswith(heads)
-
-    def lists(resource: str) -> bool:
-        if resource in exact or (heads and resource.startswith(heads)):
-            return True
-        return rx is not None and rx(resource)
-
-    if not negated:
-        return lists
-    return lambda resource: not lists(resource)
 
 
 class CompiledStatement:
@@ -91,6 +52,7 @@ class CompiledStatement:
         "_res_templates",
         "_template_cache",
         "clauses",
+        "cond",
         "deny",
         "effect",
         "index",
@@ -114,7 +76,7 @@ class CompiledStatement:
         lowered = [a.lower() for a in spec.actions]
         self._action_all = "*" in lowered
         self._action_exact = frozenset(a for a in lowered if not has_wildcard(a))
-        self._action_rx = _any_of([glob_matcher(a) for a in lowered if has_wildcard(a) and a != "*"])
+        self._action_rx = any_of([glob_matcher(a) for a in lowered if has_wildcard(a) and a != "*"])
         self.principal = (
             PrincipalMatcher(spec.principal, negated=spec.not_principal) if spec.principal is not None else None
         )
@@ -147,7 +109,7 @@ class CompiledStatement:
         # "NotResource": "*" matches nothing; "Resource": "*" (or no Resource element) matches everything.
         self.res_any = any_resource and not spec.not_resource
         self._res_exact = frozenset(["*"] if (any_resource and spec.not_resource) else exact)
-        self._res_rx = _any_of(sources)
+        self._res_rx = any_of(sources)
         self._res_heads = tuple(heads)
         self._res_patterns = tuple(patterns)
         self._res_templates = tuple(templates)
@@ -156,10 +118,11 @@ class CompiledStatement:
         self.res_test: Callable[[str], bool] | None = (
             None
             if templates
-            else _static_test(
+            else static_test(
                 self._res_exact, self._res_heads, self._res_rx, spec.not_resource, any_resource and spec.not_resource
             )
         )
+        self.cond = all_hold(spec.clauses)
         # Everything but Sid and Action: statements with equal keys decide identically for an action they
         # both cover, so a plan evaluates them once and reports all of them.
         self.semantic_key: tuple[object, ...] = (

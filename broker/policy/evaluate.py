@@ -26,12 +26,16 @@ evaluate requests by root. A statement that raises while being evaluated is reco
 Allow is skipped, a Deny counts as matching (fail closed).
 
 The statement loop and the rule are one function on purpose: this is the hot path of every request.
+``evaluate`` runs the common case inline: a plan entry with only identity-based statements (no Principal)
+and neither boundary nor session policies, where no resource grant is possible and steps 3, 5 and 6 drop
+out. ``_evaluate_all`` is the complete rule for everything else; a unit test holds the two in step.
 """
 
 from __future__ import annotations
 
+from broker.policy import reasons
 from broker.policy.model import Decision, Effect, MatchedStatement, PolicySet, Request, ResourceGrant
-from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Plan, plan_for
+from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, Plan, plan_for
 from broker.policy.principals import DIRECT, NONE, ROLE
 
 __all__ = ["evaluate"]
@@ -45,8 +49,70 @@ _new = tuple.__new__
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
     plan: Plan = policies._plan or plan_for(policies)  # type: ignore[attr-defined]
+    entry, simple, trust, nothing = plan.programs.get(request.action_key) or plan.program(request.action_key)
+    if not simple:
+        return _evaluate_all(request, plan, entry, trust)
+    ctx, resource = request.ctx, request.resource
+    units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]
+    missing: list[str] = []
+    errors: list[str] | None = None
+    denies: tuple[MatchedStatement, ...] | None = None
+    allows: tuple[MatchedStatement, ...] | None = None
+    for _statement, _code, records, _rank, exact, heads, call, cond, deny, _principal in units:
+        try:
+            if exact is not None:
+                if resource not in exact and not resource.startswith(heads):
+                    continue
+            elif call is not None and not call(resource, ctx):
+                continue
+            if cond is not None and not cond(ctx, missing):
+                continue
+        except Exception as exc:  # a broken statement never raises out of evaluate
+            errors = errors or []
+            errors.append(f"{records[0].policy_id} {records[0].pointer}: {type(exc).__name__}: {exc}")
+            if not deny:
+                continue
+        if deny:
+            denies = records if denies is None else denies + records
+        else:
+            allows = records if allows is None else allows + records
+
+    # The combining rule (module docstring) without resource grants, boundaries or session policies.
+    account = request.resource_account
+    principal = request.principal
+    cross = account is not None and principal is not None and principal.account != account
+    effect: Effect
+    if denies is not None:
+        effect, reason = "ExplicitDeny", reasons.EXPLICIT_DENY
+    elif cross:
+        effect, reason = "ImplicitDeny", reasons.CROSS_ACCOUNT
+    elif allows is None and not missing and errors is None:
+        return nothing  # type: ignore[return-value]
+    elif trust:
+        effect, reason = "ImplicitDeny", reasons.TRUST_DENIES
+    elif allows is None:
+        effect, reason = "ImplicitDeny", reasons.NO_IDENTITY_ALLOW
+    else:
+        effect, reason = "Allow", reasons.IDENTITY_ALLOWS
+    return _new(
+        Decision,
+        (
+            effect,
+            denies if denies is not None else allows if allows is not None else _NO_RECORDS,
+            tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
+            tuple(errors) if errors else _NO_KEYS,
+            allows is not None,
+            "none",
+            None,
+            None,
+            reason,
+        ),
+    )
+
+
+def _evaluate_all(request: Request, plan: Plan, entry: Entry, trust: bool) -> Decision:
+    """The complete rule: every policy type, resource grants, boundaries and session policies."""
     ctx, resource, principal = request.ctx, request.resource, request.principal
-    entry = plan.memo.get(request.action_key) or plan.entry(request.action_key)
     units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]
     missing: list[str] = []
     errors: list[str] | None = None
@@ -54,31 +120,26 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     allows: list[MatchedStatement] | None = None
     identity_allow = boundary_allow = session_allow = False
     grant = NONE
-    for statement, code, records, _rank in units:
+    for _statement, code, records, _rank, exact, heads, call, cond, deny, matcher in units:
         level = NONE
         try:
-            if not statement.res_any:
-                test = statement.res_test
-                if not (test(resource) if test is not None else statement.resource_matches(resource, ctx)):
+            if exact is not None:
+                if resource not in exact and not resource.startswith(heads):
                     continue
-            if statement.clauses:
-                for clause in statement.clauses:  # AND across operators and keys
-                    if not clause.holds(ctx, missing):
-                        break
-                else:
-                    clause = None
-                if clause is not None:
-                    continue
-            if statement.principal is not None:
-                level = statement.principal.level(principal)
+            elif call is not None and not call(resource, ctx):
+                continue
+            if cond is not None and not cond(ctx, missing):
+                continue
+            if matcher is not None:
+                level = matcher.level(principal)
                 if level == NONE:
                     continue
         except Exception as exc:  # a broken statement never raises out of evaluate
             errors = errors or []
             errors.append(f"{records[0].policy_id} {records[0].pointer}: {type(exc).__name__}: {exc}")
-            if not statement.deny:
+            if not deny:
                 continue
-        if statement.deny:
+        if deny:
             denies = [*denies, *records] if denies else list(records)
             continue
         allows = [*allows, *records] if allows else list(records)
@@ -99,25 +160,23 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     )
     effect: Effect
     if denies:
-        effect, reason = "ExplicitDeny", "an explicit Deny statement applies"
+        effect, reason = "ExplicitDeny", reasons.EXPLICIT_DENY
     elif cross and not (identity_allow and grant != NONE):
-        effect, reason = "ImplicitDeny", "cross-account access needs both an identity-based and a resource-based allow"
+        effect, reason = "ImplicitDeny", reasons.CROSS_ACCOUNT
     elif grant == DIRECT and not cross:
-        effect, reason = "Allow", "a resource-based policy allows and names the principal directly"
-    elif grant == NONE and (
-        plan.must_allow if plan.must_allow is not None else request.action_key.startswith("sts:assumerole")
-    ):
-        effect, reason = "ImplicitDeny", "the resource-based (trust) policy does not allow the principal"
+        effect, reason = "Allow", reasons.RESOURCE_DIRECT
+    elif grant == NONE and trust:
+        effect, reason = "ImplicitDeny", reasons.TRUST_DENIES
     elif not (identity_allow or (grant == ROLE and not cross)):
-        effect, reason = "ImplicitDeny", "no identity-based policy allows the action"
+        effect, reason = "ImplicitDeny", reasons.NO_IDENTITY_ALLOW
     elif boundary is False:
-        effect, reason = "ImplicitDeny", "the permissions boundary does not allow the action"
+        effect, reason = "ImplicitDeny", reasons.BOUNDARY_DENIES
     elif session is False:
-        effect, reason = "ImplicitDeny", "no session policy allows the action"
+        effect, reason = "ImplicitDeny", reasons.NO_SESSION_ALLOW
     elif identity_allow:
-        effect, reason = "Allow", "identity-based policies allow the action"
+        effect, reason = "Allow", reasons.IDENTITY_ALLOWS
     else:
-        effect, reason = "Allow", "a resource-based policy naming the role allows the action"
+        effect, reason = "Allow", reasons.RESOURCE_ROLE
     return _new(
         Decision,
         (

@@ -18,13 +18,27 @@ request still reuses it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 
+from broker.policy import reasons
 from broker.policy.compile import CompiledPolicy, CompiledStatement
-from broker.policy.model import MatchedStatement, PolicySet, SetName
+from broker.policy.matchers import ExactOrPrefix
+from broker.policy.model import Decision, MatchedStatement, PolicySet, SetName
+from broker.policy.principals import PrincipalMatcher
 
-__all__ = ["BOUNDARY", "IDENTITY", "RESOURCE", "SESSION", "Entry", "IndexedEntry", "Plan", "Unit", "plan_for"]
+__all__ = [
+    "BOUNDARY",
+    "IDENTITY",
+    "RESOURCE",
+    "SESSION",
+    "Entry",
+    "IndexedEntry",
+    "Plan",
+    "Program",
+    "Unit",
+    "plan_for",
+]
 
 IDENTITY, RESOURCE, BOUNDARY, SESSION = 0, 1, 2, 3
 _SET_NAMES: tuple[SetName, ...] = ("identity", "resource", "boundary", "session")
@@ -33,17 +47,49 @@ _PLAN_CACHE_LIMIT = 2048
 _INDEX_FROM = 8  # units per action before a resource index pays for itself
 _MAX_PREFIX_LENGTHS = 48
 
-Unit = tuple[CompiledStatement, int, tuple[MatchedStatement, ...], int]
-"""(representative statement, set code, records of every statement in the unit, rank in document order)."""
+Context = Mapping[str, tuple[str, ...] | str]
+Unit = tuple[
+    CompiledStatement,
+    int,
+    tuple[MatchedStatement, ...],
+    int,
+    frozenset[str] | None,
+    tuple[str, ...],
+    Callable[[str, Context], bool] | None,
+    Callable[[Context, list[str]], bool] | None,
+    bool,
+    PrincipalMatcher | None,
+]
+"""(representative statement, set code, records of every statement in the unit, rank in document order),
+then the statement's evaluation fields flattened so the loop in ``evaluate`` reads no attributes:
+the resource test as ``exact``, ``heads``, ``call`` (``_resource_fields``), then ``cond``, ``deny`` and
+``principal`` of ``CompiledStatement``."""
 _rank = itemgetter(3)
+
+
+def _resource_fields(
+    statement: CompiledStatement,
+) -> tuple[frozenset[str] | None, tuple[str, ...], Callable[[str, Context], bool] | None]:
+    """(exact, heads, call) for the loop in ``evaluate``: ``exact``/``heads`` are tested inline (``in``,
+    ``startswith``); ``call(resource, ctx)`` covers the other shapes; all ``None`` when any resource matches.
+    Read from ``res_test`` when the entry is built, so the statement's test is the one source of truth."""
+    if statement.res_any:
+        return None, (), None
+    test = statement.res_test
+    if test is None:  # policy variables: needs the request context
+        return None, (), statement.resource_matches
+    if isinstance(test, ExactOrPrefix):
+        return test.exact, test.heads, None
+    return None, (), lambda resource, ctx: test(resource)
 
 
 class IndexedEntry:
     """The units of one action, indexed by resource."""
 
-    __slots__ = ("_always", "_exact", "_lengths", "_overlap", "_prefix")
+    __slots__ = ("_always", "_exact", "_lengths", "_overlap", "_prefix", "units")
 
     def __init__(self, units: Sequence[Unit]) -> None:
+        self.units = tuple(units)
         always: list[Unit] = []
         exact: dict[str, list[Unit]] = {}
         prefix: dict[str, list[Unit]] = {}
@@ -95,10 +141,12 @@ class IndexedEntry:
 
 
 Entry = tuple[Unit, ...] | IndexedEntry
+Program = tuple[Entry, bool, bool, Decision | None]
+"""(entry, identity-only rule applies, a resource policy must allow, decision when nothing applies)."""
 
 
 class Plan:
-    __slots__ = ("has_boundary", "has_session", "memo", "must_allow", "sets")
+    __slots__ = ("has_boundary", "has_session", "memo", "must_allow", "programs", "sets")
 
     def __init__(self, policies: PolicySet) -> None:
         sets: list[tuple[int, CompiledPolicy]] = [(IDENTITY, p) for p in policies.identity]
@@ -110,6 +158,7 @@ class Plan:
         self.has_session = policies.session is not None
         self.must_allow = policies.resource_must_allow
         self.memo: dict[str, Entry] = {}
+        self.programs: dict[str, Program] = {}
 
     def entry(self, action: str) -> Entry:
         """The units whose Action/NotAction covers ``action`` (lower-cased), memoised."""
@@ -134,12 +183,38 @@ class Plan:
                 else:
                     group[2].append(record)
                 rank += 1
-        units: list[Unit] = [(g[0], g[1], tuple(g[2]), g[3]) for g in groups.values()]
+        units: list[Unit] = [
+            (s, code, tuple(records), rank, *_resource_fields(s), s.cond, s.deny, s.principal)
+            for s, code, records, rank in groups.values()
+        ]
         result: Entry = tuple(units) if len(units) < _INDEX_FROM else IndexedEntry(units)
         if len(self.memo) >= _MEMO_LIMIT:
             self.memo.clear()
         self.memo[action] = result
         return result
+
+    def program(self, action: str) -> Program:
+        """What ``evaluate`` needs for ``action`` (lower-cased), memoised: the entry, whether the short
+        identity-only rule applies, whether a resource (trust) policy must allow, and, for the short rule,
+        the decision when no statement applies and no key is missing."""
+        found = self.programs.get(action)
+        if found is not None:
+            return found
+        entry = self.entry(action)
+        units = entry if isinstance(entry, tuple) else entry.units
+        # Only identity-based statements without a Principal, and neither boundary nor session policies:
+        # no resource grant is possible, so the combining rule reduces to deny / cross-account / trust / allow.
+        simple = not (self.has_boundary or self.has_session) and all(u[1] == IDENTITY and u[9] is None for u in units)
+        trust = self.must_allow if self.must_allow is not None else action.startswith("sts:assumerole")
+        nothing = None
+        if simple:
+            reason = reasons.TRUST_DENIES if trust else reasons.NO_IDENTITY_ALLOW
+            nothing = Decision("ImplicitDeny", (), (), (), False, "none", None, None, reason)
+        program: Program = (entry, simple, trust, nothing)
+        if len(self.programs) >= _MEMO_LIMIT:
+            self.programs.clear()
+        self.programs[action] = program
+        return program
 
 
 _plans: dict[tuple[object, ...], Plan] = {}

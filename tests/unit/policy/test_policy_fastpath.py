@@ -1,0 +1,136 @@
+"""The identity-only rule inlined in ``evaluate`` decides exactly as the complete rule (``_evaluate_all``).
+
+Source of the rule both implement: "Policy evaluation logic"
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from policy_helpers import ACCOUNT, OTHER_ACCOUNT, USER_ARN, allow, compiled, deny, doc
+
+from broker.policy import Decision, PolicySet, PrincipalRef, Request, evaluate
+from broker.policy.evaluate import _evaluate_all
+from broker.policy.plan import IndexedEntry, plan_for
+
+CONDITIONS: list[dict[str, Any]] = [
+    {"Bool": {"aws:SecureTransport": "false"}},
+    {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}},
+    {"StringLike": {"aws:PrincipalTag/project": "p*"}, "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    {"StringEqualsIfExists": {"aws:RequestedRegion": "eu-west-1"}},
+    {"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}},
+    {"Null": {"aws:PrincipalTag/team": "true"}},
+]
+ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:*", "s3:Get*", "*", "sts:AssumeRole", "iam:Get*", "s3:get?bject"]
+RESOURCES: list[Any] = [
+    "*",
+    "arn:aws:s3:::b/k",
+    "arn:aws:s3:::b/*",
+    "arn:aws:s3:::b*",
+    ["arn:aws:s3:::c", "arn:aws:s3:::c/*"],
+    "arn:aws:s3:::${aws:username}/*",
+    "arn:aws:s3:::?/k",
+    "arn:aws:s3:*:*:b/k",
+]
+
+
+def _statement(rng: random.Random, index: int) -> dict[str, Any]:
+    make = deny if rng.random() < 0.25 else allow
+    extra: dict[str, Any] = {"Sid": f"S{index}"}
+    if rng.random() < 0.5:
+        extra["Condition"] = rng.choice(CONDITIONS)
+    statement = make(rng.choice(ACTIONS), rng.choice(RESOURCES), **extra)
+    if rng.random() < 0.1:
+        statement["NotResource"] = statement.pop("Resource")
+    if rng.random() < 0.1:
+        statement["NotAction"] = statement.pop("Action")
+    return statement
+
+
+def _request(rng: random.Random) -> Request:
+    context: dict[str, Any] = {}
+    for key, values in (
+        ("aws:SecureTransport", [True, False, "TRUE"]),
+        ("aws:PrincipalTag/team", ["a", "c", ["a", "b"], []]),
+        ("aws:PrincipalTag/project", ["p1", "q"]),
+        ("aws:SourceIp", ["10.1.2.3", "8.8.8.8", "junk"]),
+        ("aws:username", ["alice", "b"]),
+        ("aws:TagKeys", [["a"], ["z"], []]),
+    ):
+        if rng.random() < 0.7:
+            context[key] = rng.choice(values)
+    principal = rng.choice([None, PrincipalRef(USER_ARN, ACCOUNT)])
+    return Request(
+        rng.choice(["s3:GetObject", "s3:PutObject", "sts:AssumeRole", "iam:GetRole", "s3:getobject"]),
+        rng.choice(["arn:aws:s3:::b/k", "arn:aws:s3:::c", "arn:aws:s3:::alice/x", "arn:aws:s3:::bx", "*"]),
+        context,
+        principal,
+        rng.choice([None, ACCOUNT, OTHER_ACCOUNT]),
+    )
+
+
+def _complete(request: Request, pset: PolicySet) -> Decision:
+    plan = plan_for(pset)
+    entry, simple, trust, _ = plan.program(request.action_key)
+    assert simple
+    return _evaluate_all(request, plan, entry, trust)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_identity_only_rule_agrees_with_the_complete_rule(seed: int) -> None:
+    rng = random.Random(seed)
+    statements = [_statement(rng, i) for i in range(30)]
+    must_allow = rng.choice([None, True, False])
+    pset = PolicySet(
+        identity=[compiled(doc(*statements[i : i + 6]), policy_id=f"p{i}") for i in range(0, 30, 6)],
+        resource_must_allow=must_allow,
+    )
+    effects = set()
+    for _ in range(150):
+        request = _request(rng)
+        fast = evaluate(request, pset)
+        assert fast == _complete(request, pset), request
+        assert fast.reason == _complete(request, pset).reason
+        effects.add(fast.effect)
+    assert len(effects) >= 2
+
+
+def test_indexed_entries_take_the_identity_only_rule_too() -> None:
+    statements = [allow("s3:GetObject", f"arn:aws:s3:::b{i}/*") for i in range(12)]
+    pset = PolicySet(identity=[compiled(doc(*statements, deny("s3:*", "arn:aws:s3:::b3/secret")))])
+    request = Request("s3:GetObject", "arn:aws:s3:::b3/secret")
+    decision = evaluate(request, pset)
+    assert isinstance(plan_for(pset).memo["s3:getobject"], IndexedEntry)
+    assert decision == _complete(request, pset)
+    assert (decision.effect, [m.pointer for m in decision.matched]) == ("ExplicitDeny", ["/Statement/12"])
+
+
+def test_nothing_applies_is_one_prebuilt_decision_per_action() -> None:
+    pset = PolicySet(identity=[compiled(doc(allow("s3:GetObject", "arn:aws:s3:::b/*")))])
+    first = evaluate(Request("s3:GetObject", "arn:aws:s3:::other"), pset)
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::else"), pset) is first
+    assert first == Decision(
+        "ImplicitDeny", (), (), (), False, "none", None, None, "no identity-based policy allows the action"
+    )
+    trust = evaluate(Request("sts:AssumeRole", "arn:aws:iam::123456789012:role/r"), pset)
+    assert (trust.effect, trust.reason) == (
+        "ImplicitDeny",
+        "the resource-based (trust) policy does not allow the principal",
+    )
+
+
+def test_a_boundary_or_a_principal_element_takes_the_complete_rule() -> None:
+    identity = compiled(doc(allow("s3:*")))
+    bounded = PolicySet(identity=[identity], boundary=[])
+    assert plan_for(bounded).program("s3:getobject")[1] is False
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k"), bounded).reason == (
+        "the permissions boundary does not allow the action"
+    )
+    named = compiled(doc(allow("s3:*", Principal={"AWS": USER_ARN})), kind="resource", policy_id="bucket")
+    odd = PolicySet(identity=[named])  # a Principal element in an identity slot is still honoured
+    assert plan_for(odd).program("s3:getobject")[1] is False
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k", principal=PrincipalRef(USER_ARN, ACCOUNT)), odd).allowed
