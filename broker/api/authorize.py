@@ -18,7 +18,8 @@ Errors of the call are ``{"Error": {"Code", "Message"}, "RequestId"}`` with the 
 ``ValidationError`` (400) for a bad question, ``RequestEntityTooLarge`` (413) past 64 KiB.
 
 Decisions are not written to the audit store (a store write per decision would make the PDP as slow as
-the store); refusals of the call are logged.
+the store); every refused call (authentication, ``AccessDenied``, bad input) leaves one audit event, like
+any refused Query API call.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from broker.errors import AccessDenied, BrokerError, InternalFailure, RequestEnt
 from broker.ids import request_id
 from broker.pdp import BearerVerifier, CachingAuthorizer, PolicyDecisionPoint, PolicyRefresher, RequestFacts
 from broker.pdp.wire import MAX_BODY_BYTES, AuthorizeQuestion, parse_question
+from broker.principal import CallContext, Principal
 
 if TYPE_CHECKING:
     from broker.api.app import Broker
@@ -117,10 +119,22 @@ def _question(body: bytes) -> AuthorizeQuestion:
     return parse_question(decoded)
 
 
-def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes) -> dict[str, Any]:
+class _Seen:
+    """What the handler learnt before a refusal, for its audit event."""
+
+    __slots__ = ("params", "principal")
+
+    def __init__(self) -> None:
+        self.principal: Principal | None = None
+        self.params: dict[str, Any] = {}
+
+
+def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: _Seen) -> dict[str, Any]:
     now = pdp.clock.now()
     caller = pdp.authenticate(signed, now=now, service=AUTHORIZE_SERVICE)  # the caller first, before reading
+    seen.principal = caller.principal
     question = _question(body)
+    seen.params = {"action": question.action, "resource": question.resource}
     allowed = pdp.decide_for(caller, AUTHORIZE_ACTION, question.resource, now=now)
     if not allowed.allowed:
         raise AccessDenied(allowed.denial, detail=allowed.reason)
@@ -144,6 +158,7 @@ def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes) -> dic
 async def authorize(request: Request) -> Response:
     pdp: PolicyDecisionPoint = request.app.state.pdp
     rid = request_id(pdp.entropy)
+    seen = _Seen()
     try:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -153,13 +168,26 @@ async def authorize(request: Request) -> Response:
             raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
         signed = _signed(request, body)
         if _sealed_only(signed, body):
-            answer = _answer(pdp, signed, body)
+            answer = _answer(pdp, signed, body, seen)
         else:
-            answer = await run_in_threadpool(_answer, pdp, signed, body)
+            answer = await run_in_threadpool(_answer, pdp, signed, body, seen)
     except BrokerError as error:
-        _log.info("authorize request %s refused: %s (%s)", rid, error.code, error.detail)
-        return _error(error, rid)
-    except Exception:
+        return await _refuse(request, rid, seen, error)
+    except Exception as exc:
         _log.exception("authorize request %s failed", rid)
-        return _error(InternalFailure("An internal error occurred. Please retry your request."), rid)
+        failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
+        return await _refuse(request, rid, seen, failure)
     return JSONResponse(answer, headers={"x-amzn-RequestId": rid})
+
+
+async def _refuse(request: Request, rid: str, seen: _Seen, error: BrokerError) -> JSONResponse:
+    """A refused call leaves one audit event (the store and the sinks), then gets its JSON error."""
+    broker: Broker | None = getattr(request.app.state, "broker", None)
+    if broker is not None:
+        call = CallContext(
+            request_id=rid, now=broker.clock.now(), principal=seen.principal,
+            source_ip=request.client.host if request.client else "", user_agent=request.headers.get("user-agent", ""),
+        )
+        await run_in_threadpool(broker.dispatcher.record_refusal, call, AUTHORIZE_SERVICE, "Authorize", seen.params,
+                                error)
+    return _error(error, rid)

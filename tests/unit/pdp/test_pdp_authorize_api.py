@@ -141,3 +141,21 @@ def test_oversized_body(world: World, api: AsgiClient) -> None:
     response = _ask(world, api, b"{" + b" " * 70_000 + b"}", _svc_creds(world))
     assert response.status_code == 413
     assert response.json()["Error"]["Code"] == "RequestEntityTooLarge"
+
+
+def test_refused_calls_are_audited(world: World, api: AsgiClient) -> None:
+    app_creds, svc = world.assume(), _svc_creds(world)
+    refused = _ask(world, api, {"action": "example:GetThing", "resource": "arn:aws:other:::x",
+                                "request": _described(world, app_creds)}, svc)
+    unsigned = _ask(world, api, {"action": "example:GetThing", "resource": THING}, None)
+    allowed = _ask(world, api, {"action": "example:GetThing", "resource": THING,
+                                "request": _described(world, app_creds)}, svc)
+    with world.store.transaction() as tx:
+        events = tx.audit.list(event_name="Authorize")
+    by_request = {e["requestID"]: e for e in events}
+    denied = by_request[refused.headers["x-amzn-requestid"]]
+    assert denied["errorCode"] == "AccessDenied"
+    assert denied["userIdentity"]["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/svc/svc"
+    assert denied["requestParameters"] == {"action": "example:GetThing", "resource": "arn:aws:other:::x"}
+    assert by_request[unsigned.headers["x-amzn-requestid"]]["errorCode"] == "MissingAuthenticationToken"
+    assert allowed.headers["x-amzn-requestid"] not in by_request  # decisions are not written to the store
