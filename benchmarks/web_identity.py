@@ -24,9 +24,9 @@ costs less than either server; responses are checked for status 200):
    behind a slow answer counts: no coordinated omission), over a pool of connections.
 
 Targets (issue 5, "Done means"): broker ≥ 50 % of the bare endpoint's requests/s; broker p99 ≤ 5 ms at 70 % load.
-``--profile`` then serves broker under yappi (CPU clock, all threads: the operation runs in Starlette's thread
-pool) for a fixed number of requests and prints where the time goes (own time grouped by package, and broker's
-functions by cumulative time).
+``--profile`` then samples the broker process with py-spy (every thread: the operation runs in Starlette's thread
+pool; active samples only, so it reads as CPU) while a closed loop drives it, and prints where the time goes:
+own time grouped by package, and broker's functions by inclusive time, in µs per request.
 """
 
 from __future__ import annotations
@@ -35,11 +35,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
-import pstats
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import boto3
 import httpx
@@ -63,6 +62,7 @@ ACCOUNT = "123456789012"
 ROOT_KEY, ROOT_SECRET = "AKIABENCHROOTKEY0001", "benchRootSecretKey/0123456789abcdefghijkl"[:40]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench-ci"
 ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("BROKER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 # --------------------------------------------------------------------------- servers
@@ -91,27 +91,6 @@ def _serve_bare(port: int, size: int) -> None:
     uvicorn.run(bare_app(body), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _serve_broker_profiled(port: int, out: str) -> None:
-    """broker's app under yappi (CPU clock, every thread: the operation runs in Starlette's thread pool, which
-    cProfile would not see), served as ``broker serve`` serves it; the home is already initialised."""
-    import uvicorn
-    import yappi  # type: ignore[import-untyped]
-
-    from broker.api.app import create_app
-    from broker.config import Settings
-
-    app = create_app(Settings())
-    yappi.set_clock_type("cpu")
-    yappi.start()
-    try:  # uvicorn re-raises the SIGINT it stopped on once it has shut down
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        yappi.stop()
-        yappi.get_func_stats().save(out, type="pstat")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,8 +98,8 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _process(args: list[str], url: str, health: str, env: dict[str, str] | None = None,
-             stop: signal.Signals = signal.SIGTERM) -> Iterator[None]:
+def _process(args: list[str], url: str, health: str, env: dict[str, str] | None = None
+             ) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -132,17 +111,37 @@ def _process(args: list[str], url: str, health: str, env: dict[str, str] | None 
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
-        proc.send_signal(stop)
+        proc.terminate()
         proc.wait(timeout=30)
 
 
-def _broker_env(home: Path) -> dict[str, str]:
+def _broker_env(home: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
     env.update(BROKER_HOME=str(home), BROKER_ACCOUNT_ID=ACCOUNT, BROKER_ROOT_ACCESS_KEY_ID=ROOT_KEY,
                BROKER_ROOT_SECRET_ACCESS_KEY=ROOT_SECRET, BROKER_ALLOW_HTTP_ISSUERS="1")
+    if database_url:
+        env["BROKER_DATABASE_URL"] = database_url
     return env
+
+
+@contextlib.contextmanager
+def _postgres_schema(admin_url: str) -> Iterator[str]:
+    """A fresh schema for one run (dropped afterwards), as the e2e suite makes them."""
+    import sqlalchemy as sa
+
+    schema = f"bench_{os.getpid()}_{int(time.time())}"
+    admin = sa.create_engine(admin_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        base = admin_url.replace("postgresql+psycopg://", "postgresql://")
+        yield f"{base}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _configure(url: str, issuer: str) -> None:
@@ -166,6 +165,15 @@ def _request(host: str, form: dict[str, str]) -> bytes:
 
 
 # --------------------------------------------------------------------------- load
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc; NaN where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Conn:
@@ -203,18 +211,21 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms: float = math.nan
+    """Server CPU time per answered request (ms): user + system of the server process over the phase."""
 
     @property
     def rps(self) -> float:
         return self.n / self.seconds
 
 
-def _summary(label: str, samples: list[int], seconds: float, errors: int) -> Result:
+def _summary(label: str, samples: list[int], seconds: float, errors: int, cpu: float) -> Result:
     ordered = sorted(samples)
-    return Result(label, len(ordered), seconds, percentile(ordered, 50) / 1e6, percentile(ordered, 99) / 1e6, errors)
+    return Result(label, len(ordered), seconds, percentile(ordered, 50) / 1e6, percentile(ordered, 99) / 1e6, errors,
+                  cpu * 1000 / max(1, len(ordered)))
 
 
-async def closed_loop(label: str, port: int, raw: bytes, connections: int, seconds: float) -> Result:
+async def closed_loop(label: str, port: int, raw: bytes, connections: int, seconds: float, pid: int) -> Result:
     conns = [await Conn.open(port) for _ in range(connections)]
     samples: list[int] = []
     errors = 0
@@ -228,15 +239,15 @@ async def closed_loop(label: str, port: int, raw: bytes, connections: int, secon
             samples.append(time.perf_counter_ns() - start)
             errors += status != 200
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _cpu_seconds(pid)
     await asyncio.gather(*(worker(c) for c in conns))
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, _cpu_seconds(pid) - cpu
     for c in conns:
         c.close()
-    return _summary(label, samples, elapsed, errors)
+    return _summary(label, samples, elapsed, errors, cpu)
 
 
-async def open_loop(label: str, port: int, raw: bytes, rate: float, seconds: float, pool: int) -> Result:
+async def open_loop(label: str, port: int, raw: bytes, rate: float, seconds: float, pool: int, pid: int) -> Result:
     free: asyncio.Queue[Conn] = asyncio.Queue()
     for _ in range(pool):
         free.put_nowait(await Conn.open(port))
@@ -253,6 +264,7 @@ async def open_loop(label: str, port: int, raw: bytes, rate: float, seconds: flo
         free.put_nowait(conn)
 
     total = int(rate * seconds)
+    cpu = _cpu_seconds(pid)
     t0 = time.perf_counter_ns() + 10_000_000
     for i in range(total):
         due = t0 + int(i * 1e9 / rate)
@@ -261,10 +273,10 @@ async def open_loop(label: str, port: int, raw: bytes, rate: float, seconds: flo
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(due)))
     await asyncio.gather(*tasks)
-    elapsed = (time.perf_counter_ns() - t0) / 1e9
+    elapsed, cpu = (time.perf_counter_ns() - t0) / 1e9, _cpu_seconds(pid) - cpu
     while not free.empty():
         free.get_nowait().close()
-    return _summary(label, samples, elapsed, errors)
+    return _summary(label, samples, elapsed, errors, cpu)
 
 
 # --------------------------------------------------------------------------- run
@@ -276,16 +288,19 @@ class Setup:
     bare_port: int
     broker_raw: bytes
     bare_raw: bytes
+    broker_pid: int
+    bare_pid: int
 
 
 async def measure(setup: Setup, seconds: float, connections: int, rounds: int) -> list[Result]:
-    targets = {"bare": (setup.bare_port, setup.bare_raw), "broker": (setup.broker_port, setup.broker_raw)}
-    for name, (port, raw) in targets.items():  # warm-up: JWKS cached, code paths hot, connections accepted
-        await closed_loop(name, port, raw, connections, 1.0)
+    targets = {"bare": (setup.bare_port, setup.bare_raw, setup.bare_pid),
+               "broker": (setup.broker_port, setup.broker_raw, setup.broker_pid)}
+    for name, (port, raw, pid) in targets.items():  # warm-up: JWKS cached, code paths hot, connections accepted
+        await closed_loop(name, port, raw, connections, 1.0, pid)
     peak: dict[str, list[Result]] = {"bare": [], "broker": []}
     for _ in range(rounds):
-        for name, (port, raw) in targets.items():
-            result = await closed_loop(name, port, raw, connections, seconds)
+        for name, (port, raw, pid) in targets.items():
+            result = await closed_loop(name, port, raw, connections, seconds, pid)
             if result.errors:
                 raise RuntimeError(f"{name}: {result.errors} answers were not 200")
             peak[name].append(result)
@@ -295,11 +310,12 @@ async def measure(setup: Setup, seconds: float, connections: int, rounds: int) -
         n, secs = sum(r.n for r in runs), sum(r.seconds for r in runs)
         best = max(runs, key=lambda r: r.rps)
         results.append(Result(f"{name} max (closed loop, {connections} conns)", n, secs,
-                              sorted(r.p50_ms for r in runs)[len(runs) // 2], best.p99_ms, 0))
-    for name, (port, raw) in targets.items():
+                              sorted(r.p50_ms for r in runs)[len(runs) // 2], best.p99_ms, 0,
+                              sum(r.cpu_ms * r.n for r in runs) / max(1, n)))
+    for name, (port, raw, pid) in targets.items():
         rate = 0.7 * next(r.rps for r in results if r.label.startswith(name))
         result = await open_loop(f"{name} at 70 % ({rate:,.0f}/s open loop)", port, raw, rate, seconds,
-                                 pool=4 * connections)
+                                 pool=4 * connections, pid=pid)
         if result.errors:
             raise RuntimeError(f"{name}: {result.errors} answers were not 200")
         results.append(result)
@@ -307,9 +323,9 @@ async def measure(setup: Setup, seconds: float, connections: int, rounds: int) -
 
 
 def table(results: list[Result]) -> str:
-    lines = ["| run | requests | requests/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+    lines = ["| run | requests | requests/s | p50 ms | p99 ms | server CPU ms/req |", "|---|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r.label} | {r.n:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |")
+        lines.append(f"| {r.label} | {r.n:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.cpu_ms:.2f} |")
     bare, broker = results[0], results[1]
     ratio = broker.rps / bare.rps
     lines += ["", f"broker / bare requests/s: {ratio:.0%} (target >= 50 %: {'met' if ratio >= 0.5 else 'MISSED'})",
@@ -318,59 +334,173 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def _group(module_path: str) -> str:
-    path = module_path.replace("\\", "/")
-    for marker in ("site-packages/", "/broker/", "/lib/python3"):
-        if marker in path:
-            rest = path.split(marker, 1)[1]
-            if marker == "/broker/":
-                parts = rest.split("/")
-                return "broker/" + "/".join(parts[:2]) if len(parts) > 2 else "broker/" + parts[0]
-            if marker == "/lib/python3":
-                return "stdlib:" + rest.split("/", 2)[1].removesuffix(".py")
-            return rest.split("/", 1)[0].removesuffix(".py")
-    return "builtins" if module_path.startswith("~") else module_path
+_IDLE = frozenset({"Condition.wait", "Event.wait", "Runner.run", "Thread._wait_for_tstate_lock", "BaseSelector.select",
+                   "EpollSelector.select", "Queue.get", "SimpleQueue.get"})
+"""Leaf frames of a thread that waits (py-spy reports some waits as active when it cannot see the native stack)."""
 
 
-def profile_report(stats_file: str, requests: int) -> str:
-    stats = pstats.Stats(stats_file)
-    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    groups: dict[str, float] = {}
-    total = 0.0
-    for (path, _line, _name), (_cc, _nc, tottime, _ct, _callers) in raw.items():
-        groups[_group(path)] = groups.get(_group(path), 0.0) + tottime
-        total += tottime
-    lines = [f"Own CPU time by package, {requests:,} AssumeRoleWithWebIdentity requests under yappi, all threads "
-             f"(µs per request; the profiler inflates call-heavy code, read the shares):", "",
-             "| package / module | µs / request | share |", "|---|---:|---:|"]
-    for name, secs in sorted(groups.items(), key=lambda kv: -kv[1])[:22]:
-        lines.append(f"| {name} | {secs / requests * 1e6:,.0f} | {secs / total:.0%} |")
-    top = sorted(raw.items(), key=lambda kv: -kv[1][3])
-    lines += ["", "Cumulative time, broker functions (µs per request):", "",
-              "| function | calls / request | cumulative µs / request |", "|---|---:|---:|"]
-    shown = 0
-    for (path, line, name), (_cc, nc, _tt, cumtime, _callers) in top:
-        if "/broker/" not in path or shown >= 25:
+def _group(path: str) -> str:
+    """``broker/service/audit.py`` → ``broker/service``; ``sqlalchemy/orm/session.py`` → ``sqlalchemy``."""
+    path = path.replace("\\", "/")
+    for marker in ("site-packages/", "/lib/python3.11/", "/work/main/"):
+        path = path.split(marker, 1)[-1]
+    parts = path.split("/")
+    if parts[0] == "broker" and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
+
+
+def profile_report(raw_file: Path, rate: int, requests: int) -> str:
+    """Where broker's CPU goes, from py-spy's collapsed stacks (``--format raw``, active samples only)."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw_file.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
             continue
-        rel = path.split("/broker/", 1)[1]
-        lines.append(f"| broker/{rel}:{line} {name} | {nc / requests:.1f} | {cumtime / requests * 1e6:,.0f} |")
-        shown += 1
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if f.endswith(")") and " (" in f]
+        if not frames or frames[-1].split(" (", 1)[0] in _IDLE:
+            continue
+        total += count
+        leaf_path = frames[-1].rsplit(" (", 1)[1].rsplit(":", 1)[0]
+        own[_group(leaf_path)] = own.get(_group(leaf_path), 0) + count
+        for name in {f.rsplit(":", 1)[0] for f in frames if "(broker/" in f or "/broker/" in f}:
+            inclusive[name] = inclusive.get(name, 0) + count
+    per_request = 1e6 / rate / max(1, requests)  # µs of CPU per sample, per request
+    lines = [f"py-spy, {rate} samples/s of every thread of the broker process while it answered {requests:,} "
+             f"AssumeRoleWithWebIdentity requests (closed loop); waiting threads left out: "
+             f"{total * per_request:,.0f} µs per request on CPU", "",
+             "Own time by package (the leaf frame):", "",
+             "| package / module | µs / request | share |", "|---|---:|---:|"]
+    for name, count in sorted(own.items(), key=lambda kv: -kv[1])[:20]:
+        lines.append(f"| {name} | {count * per_request:,.0f} | {count / max(1, total):.0%} |")
+    lines += ["", "Inclusive time of broker functions:", "", "| function | µs / request | share |", "|---|---:|---:|"]
+    for name, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:30]:
+        func, _, where = name.partition(" (")
+        where = "broker/" + where.split("/broker/", 1)[1] if "/broker/" in where else where
+        where = where.removeprefix("(")
+        lines.append(f"| {func} ({where}) | {count * per_request:,.0f} | {count / max(1, total):.0%} |")
     return "\n".join(lines)
 
 
-async def _drive(port: int, raw: bytes, requests: int, connections: int) -> None:
-    conns = [await Conn.open(port) for _ in range(connections)]
-    per = requests // connections
+_BREAKDOWN: list[tuple[str, str, str]] = [
+    # (label, module, attribute "Class.method" or "function"); patched where the caller looks the name up
+    ("whole request in the app (_query)", "broker.api.app", "_query"),
+    ("  parse_form", "broker.api.app", "parse_form"),
+    ("  decode_input (botocore model)", "broker.api.app", "decode_input"),
+    ("  Dispatcher.run (transaction + op + audit)", "broker.service.dispatch", "Dispatcher.run"),
+    ("    verify_web_identity", "broker.service.web_identity", "verify_web_identity"),
+    ("      parse_token (JOSE header/payload)", "broker.service.web_identity", "parse_token"),
+    ("      providers.get_oidc_by_url (SQL)", "broker.store.sqlalchemy.repositories.providers",
+     "ProviderRepository.get_oidc_by_url"),
+    ("      verify_token (signature, claims)", "broker.service.web_identity", "verify_token"),
+    ("    role lookup (_role: SQL)", "broker.service.web_identity", "_role"),
+    ("    role tags (get_tags: SQL)", "broker.store.sqlalchemy.repositories.iam_policies", "IamPolicyStore.get_tags"),
+    ("    compile_trust (cached)", "broker.service.authorize", "PolicyAuthorizer.compile_trust"),
+    ("    trust_context", "broker.service.web_identity", "trust_context"),
+    ("    evaluate_trust", "broker.service.web_identity", "evaluate_trust"),
+    ("    record_role_use (SQL UPDATE)", "broker.store.sqlalchemy.repositories.iam", "IamRepository.record_role_use"),
+    ("    mint (keys, seal)", "broker.service.web_identity", "mint"),
+    ("    build_event (audit)", "broker.service.dispatch", "Dispatcher.audit"),
+    ("    audit.record (SQL INSERT)", "broker.store.sqlalchemy.repositories.audit", "AuditRepository.record"),
+    ("    Session.commit (flush + COMMIT)", "sqlalchemy.orm", "Session.commit"),
+    ("    audit sinks (_emit: JSON log line)", "broker.service.dispatch", "Dispatcher._emit"),
+    ("  encode_output (XML)", "broker.api.app", "encode_output"),
+]
 
-    async def worker(conn: Conn) -> None:
-        for _ in range(per):
-            status, _ = await conn.send(raw)
-            if status != 200:
-                raise RuntimeError(f"status {status}")
 
-    await asyncio.gather(*(worker(c) for c in conns))
-    for c in conns:
-        c.close()
+def _timed(fn: Any, totals: dict[str, float], label: str) -> Any:
+    import functools
+    import inspect
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                totals[label] += time.perf_counter() - start
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[label] += time.perf_counter() - start
+    return run
+
+
+def breakdown(env: dict[str, str], form: dict[str, str], requests: int) -> str:
+    """broker's app in this process (the same home and store as the server), ``requests`` sequential calls
+    through httpx's ASGI transport, with perf_counter wrappers around each stage: µs per request, inclusive."""
+    import importlib
+
+    from broker.service.dispatch import Dispatcher
+
+    os.environ.update({k: v for k, v in env.items() if k.startswith("BROKER_")})
+    totals: dict[str, float] = dict.fromkeys((label for label, _, _ in _BREAKDOWN), 0.0)
+    for label, module_name, attr in _BREAKDOWN:
+        if attr == "Dispatcher.audit":
+            continue  # an instance attribute, wrapped below
+        owner: Any = importlib.import_module(module_name)
+        name = attr
+        if "." in attr:
+            cls, name = attr.split(".", 1)
+            owner = getattr(owner, cls)
+        setattr(owner, name, _timed(getattr(owner, name), totals, label))
+
+    from broker.api.app import create_app
+    from broker.config import Settings
+
+    app = create_app(Settings())
+    dispatcher: Dispatcher = app.state.broker.dispatcher
+    dispatcher.audit = _timed(dispatcher.audit, totals, "    build_event (audit)")
+    body = urlencode(form).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+    async def drive(n: int) -> float:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            start = time.perf_counter()
+            for _ in range(n):
+                answer = await client.post("/", content=body, headers=headers)
+                if answer.status_code != 200:
+                    raise RuntimeError(answer.text)
+            return time.perf_counter() - start
+
+    uvloop.run(drive(50))  # warm: keys fetched, trust compiled, caches filled
+    for label in totals:
+        totals[label] = 0.0
+    wall = uvloop.run(drive(requests))
+    lines = [f"In-process breakdown: {requests:,} sequential requests through the ASGI app (httpx ASGITransport, "
+             f"no network, no uvicorn), perf_counter around each stage; {wall / requests * 1e6:,.0f} µs per request "
+             "in total (client included). Stages are inclusive and nested by indentation:", "",
+             "| stage | µs / request |", "|---|---:|"]
+    for label, _, _ in _BREAKDOWN:
+        depth = (len(label) - len(label.lstrip())) // 2
+        lines.append(f"| {'· ' * depth}{label.strip()} | {totals[label] / requests * 1e6:,.0f} |")
+    return "\n".join(lines)
+
+
+def _profile(pid: int, port: int, raw: bytes, args: argparse.Namespace, work: Path) -> str:
+    """Sample the running broker with py-spy while a closed loop drives it."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out, rate = work / "broker.spy", 250
+    sampler = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(args.profile_seconds)),
+                                "--rate", str(rate), "--format", "raw", "--output", str(out), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    result = uvloop.run(closed_loop("profile", port, raw, args.connections, args.profile_seconds - 1.5, pid))
+    sampler.wait(timeout=60)
+    if not out.exists():
+        return "py-spy could not sample the broker process (is py-spy installed and ptrace allowed?)"
+    if args.profile_raw:
+        shutil.copyfile(out, args.profile_raw)
+    return profile_report(out, rate, result.n)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,17 +508,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="per measured phase (default 4)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--profile", action="store_true", help="then profile broker under yappi (bench extra)")
-    parser.add_argument("--profile-requests", type=int, default=1000)
+    parser.add_argument("--profile", action="store_true", help="then sample broker with py-spy (bench extra)")
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument("--profile-raw", type=Path, help="also keep py-spy's collapsed stacks here")
+    parser.add_argument("--breakdown", type=int, metavar="N", default=0,
+                        help="then time N sequential requests in process, stage by stage")
+    parser.add_argument("--postgres", action="store_true",
+                        help="store in PostgreSQL (a fresh schema at $BROKER_TEST_PG_URL) instead of SQLite")
     parser.add_argument("--append-doc", action="store_true", help="append the output to docs/performance.md")
     parser.add_argument("--serve-bare", nargs=2, type=int, metavar=("PORT", "SIZE"), help=argparse.SUPPRESS)
-    parser.add_argument("--serve-broker-profiled", nargs=2, metavar=("PORT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
         _serve_bare(*args.serve_bare)
-        return 0
-    if args.serve_broker_profiled:
-        _serve_broker_profiled(int(args.serve_broker_profiled[0]), args.serve_broker_profiled[1])
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-wif-"))
@@ -396,44 +527,45 @@ def main(argv: list[str] | None = None) -> int:
     idp_port, broker_port, bare_port = _free_port(), _free_port(), _free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
     broker_url = f"http://127.0.0.1:{broker_port}"
-    env = _broker_env(work / "home")
     output: list[str] = []
+    store = contextlib.ExitStack()
     try:
+        database_url = store.enter_context(_postgres_schema(PG_ADMIN_URL)) if args.postgres else None
+        env = _broker_env(work / "home", database_url)
         with _process([py, "-m", "idp_fixtures.oidc", "--port", str(idp_port)], issuer,
                       "/.well-known/openid-configuration"):
             token = httpx.post(f"{issuer}/admin/token", json={"profile": "github", "lifetime": 3600}).json()["id_token"]
             form = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE,
                     "RoleSessionName": "bench", "WebIdentityToken": token, "DurationSeconds": "900"}
             with _process([py, "-m", "broker", "serve", "--host", "127.0.0.1", "--port", str(broker_port),
-                           "--log-level", "warning"], broker_url, "/healthz", env):
+                           "--log-level", "warning"], broker_url, "/healthz", env) as broker_proc:
                 _configure(broker_url, issuer)
                 answer = httpx.post(broker_url, data=form)
                 if answer.status_code != 200:
                     raise RuntimeError(f"broker refused the benchmark request: {answer.text}")
                 size = len(answer.content)
                 with _process([py, "-m", "benchmarks.web_identity", "--serve-bare", str(bare_port), str(size)],
-                              f"http://127.0.0.1:{bare_port}", "/healthz"):
+                              f"http://127.0.0.1:{bare_port}", "/healthz") as bare_proc:
                     setup = Setup(broker_port, bare_port, _request(f"127.0.0.1:{broker_port}", form),
-                                  _request(f"127.0.0.1:{bare_port}", form))
+                                  _request(f"127.0.0.1:{bare_port}", form), broker_proc.pid, bare_proc.pid)
                     results = uvloop.run(measure(setup, args.seconds, args.connections, args.rounds))
+                if args.profile:
+                    report = _profile(broker_proc.pid, broker_port, setup.broker_raw, args, work)
+                if args.breakdown:
+                    stages = breakdown(env, form, args.breakdown)
             stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             load = os.getloadavg()[0]
             output += [f"web_identity  {stamp}  python {platform.python_version()}  {platform.machine()}  "
-                       f"cpus={os.cpu_count()}  load1={load:.1f}  token={len(token)} B  answer={size} B  "
+                       f"cpus={os.cpu_count()}  load1={load:.1f}  store={'PostgreSQL' if args.postgres else 'SQLite'}  "
+                       f"token={len(token)} B  answer={size} B  "
                        f"{args.seconds:g} s/phase x {args.rounds} rounds", "", table(results)]
-            print("\n".join(output), flush=True)
             if args.profile:
-                stats_file = str(work / "broker.prof")
-                port = _free_port()
-                with _process([py, "-m", "benchmarks.web_identity", "--serve-broker-profiled", str(port), stats_file],
-                              f"http://127.0.0.1:{port}", "/healthz", env, stop=signal.SIGINT):
-                    uvloop.run(_drive(port, _request(f"127.0.0.1:{port}", form), 300, args.connections))  # warm
-                    uvloop.run(_drive(port, _request(f"127.0.0.1:{port}", form), args.profile_requests,
-                                      args.connections))
-                report = profile_report(stats_file, args.profile_requests + 300)
                 output += ["", report]
-                print("\n" + report, flush=True)
+            if args.breakdown:
+                output += ["", stages]
+            print("\n".join(output), flush=True)
     finally:
+        store.close()
         shutil.rmtree(work, ignore_errors=True)
     if args.append_doc:
         with (ROOT / "docs" / "performance.md").open("a", encoding="utf-8") as doc:
