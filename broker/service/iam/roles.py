@@ -5,7 +5,10 @@ IAM API Reference, API_CreateRole (https://docs.aws.amazon.com/IAM/latest/APIRef
 ``MaxSessionDuration`` 3600-43200 seconds, default 3600; the trust policy is validated as a resource
 (trust) policy and stored exactly as submitted; ``EntityAlreadyExists`` "Role with name X already exists."
 
-Trust-policy lint (broker's own rule, not AWS's; issue 5 item 6): CreateRole and UpdateAssumeRolePolicy run
+Trust-policy lint (issue 5 item 6; AWS refuses such policies for the shared providers it recognises, IAM User
+Guide "Identity-provider controls for shared OIDC providers",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_oidc_secure-by-default.html; broker does so
+only when configured, docs/compatibility.md): CreateRole and UpdateAssumeRolePolicy run
 ``broker.federation.oidc.profiles.lint_trust`` on the document. A statement that trusts a shared OIDC issuer
 (GitHub Actions, GitLab CI, Kubernetes, SPIFFE presets) without pinning the workload (``sub`` or the immutable id
 claims) is refused with ``MalformedPolicyDocument`` when ``BROKER_REFUSE_UNPINNED_TRUST=1``
