@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
@@ -39,20 +39,20 @@ from broker.federation.oidc.jwks import JwksCache
 from broker.federation.saml.config import sp_config
 from broker.federation.saml.sp_keys import FileSpKeys
 from broker.ids import Entropy, SystemEntropy, request_id
+from broker.pdp.policies import CachingAuthorizer
 from broker.principal import CallContext, Principal
 from broker.service.audit import LoggingAuditSink, build_event
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
 from broker.service.oidc_keys import JwksHealthCollector, build_web_identity, registered_issuers
+from broker.service.operations import all_operations
+from broker.service.ports import Authorizer, Store
+from broker.service.revocation_set import ClaimsRevocations, RevocationSet
 from broker.service.saml_exchange import saml_subject_type
 from broker.service.saml_session import SamlSp
 from broker.service.token_exchange import SAML2, default_subject_types
 from broker.service.web_identity import WebIdentityServices
-from broker.service.revocation_set import ClaimsRevocations, RevocationSet
-from broker.service.operations import all_operations
-from broker.service.authorize import PolicyAuthorizer
-from broker.service.ports import Authorizer, Store
 
 __all__ = ["Broker", "create_app"]
 
@@ -121,7 +121,7 @@ def build_broker(
                 allow_http_issuers=settings.allow_http_issuers, keyring=keyring, web_identity=web_identity,
                 saml=saml_sp, refuse_unpinned_trust=settings.refuse_unpinned_trust,
             ),
-            authorizer=authorizer or PolicyAuthorizer(store),
+            authorizer=authorizer or CachingAuthorizer(store),
             arns=arns,
             entropy=entropy,
             envelope=envelope,
@@ -286,7 +286,13 @@ def _unsupported(op: Operation) -> BrokerError:
 
 
 def _refuse(
-    broker: Broker, call: CallContext, op: Operation | None, params: dict[str, Any], error: BrokerError, *, audited: bool,
+    broker: Broker,
+    call: CallContext,
+    op: Operation | None,
+    params: dict[str, Any],
+    error: BrokerError,
+    *,
+    audited: bool,
     form: dict[str, str],
 ) -> Response:
     # The dispatcher already audited errors raised inside an operation; everything refused before

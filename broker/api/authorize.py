@@ -54,7 +54,12 @@ AUTHORIZE_PATH = "/v1/authorize"
 
 def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | None]:
     """The node's own PDP: broker's authenticator, a caching authorizer and the keyring's JWT keys."""
-    authorizer = CachingAuthorizer(broker.store)
+    # One policy cache per node: the Query API's dispatcher and this PDP share it, and the dispatcher drops it
+    # the moment an IAM change commits here; the refresher follows changes committed by other nodes.
+    shared = broker.dispatcher.authorizer
+    authorizer = shared if isinstance(shared, CachingAuthorizer) else CachingAuthorizer(broker.store)
+    if authorizer.invalidate not in broker.dispatcher.on_iam_change:
+        broker.dispatcher.on_iam_change.append(authorizer.invalidate)
     bearer = None
     refresher = None
     if broker.keyring is not None:
@@ -66,7 +71,7 @@ def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | No
         )
         # IAM edits are seen within policy_refresh_seconds (at once when IAM writes bump the counter).
         refresher = PolicyRefresher(broker.store, keyring, authorizer, broker.clock, poll_seconds=1.0,
-                                    policy_refresh_seconds=5.0)
+                                    policy_refresh_seconds=60.0)
     pdp = PolicyDecisionPoint(
         authenticator=broker.authenticator, authorizer=authorizer, clock=broker.clock, bearer=bearer,
         entropy=broker.entropy,

@@ -36,6 +36,7 @@ from broker.pdp.bearer import BearerVerifier
 from broker.pdp.point import PolicyDecisionPoint
 from broker.pdp.policies import CachingAuthorizer
 from broker.service.authn import Authenticator
+from broker.service.dispatch import IAM_COUNTER
 from broker.service.keyring import KeyringService
 from broker.service.ports import Store
 from broker.service.revocation_set import REVOCATIONS_CHANNEL, ClaimsRevocations, RevocationSet
@@ -44,7 +45,6 @@ __all__ = ["IAM_COUNTER", "LocalPdp", "PolicyRefresher", "open_local_pdp"]
 
 _log = logging.getLogger("broker.pdp")
 
-IAM_COUNTER = "iam"
 """The change counter IAM writes bump (policies, attachments, memberships, boundaries)."""
 
 

@@ -20,11 +20,21 @@ from broker.service.audit import redact
 from broker.service.env import OpEnv, OpFunc
 from broker.service.ports import Authorizer, Store
 
-__all__ = ["Dispatcher"]
+__all__ = ["IAM_COUNTER", "Dispatcher"]
+
+#: The change counter bumped, in the same transaction, by every IAM operation that changes something.
+IAM_COUNTER = "iam"
+_READ_ONLY_PREFIXES = ("Get", "List", "Simulate", "Generate")
+
+
+def _mutates(action: str) -> bool:
+    return not action.startswith(_READ_ONLY_PREFIXES)
 
 _log = logging.getLogger("broker.service")
 
-AuditBuilder = Callable[[CallContext, str, str, Mapping[str, Any], Mapping[str, Any] | None, BrokerError | None], dict[str, Any]]
+AuditBuilder = Callable[
+    [CallContext, str, str, Mapping[str, Any], Mapping[str, Any] | None, BrokerError | None], dict[str, Any]
+]
 
 
 class Dispatcher:
@@ -41,6 +51,7 @@ class Dispatcher:
         envelope: Envelope,
         audit: AuditBuilder,
         sinks: Sequence[Callable[[Mapping[str, Any]], None]] = (),
+        on_iam_change: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.store = store
         self.operations = dict(operations)
@@ -50,6 +61,7 @@ class Dispatcher:
         self.envelope = envelope
         self.audit = audit
         self.sinks = tuple(sinks)
+        self.on_iam_change = list(on_iam_change)
 
     def supports(self, action: str) -> bool:
         return action in self.operations
@@ -60,10 +72,16 @@ class Dispatcher:
             with self.store.transaction() as tx:
                 env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
                 result = op(env, params)
+                changed = service == "iam" and _mutates(action)
+                if changed:  # other nodes' policy caches follow this counter (the PDP refresher polls it)
+                    tx.security.bump(IAM_COUNTER)
                 event = self.audit(call, service, action, params, result, None)
                 if env.audit_data:  # what the operation noted (redacted like the rest of the event)
                     event["additionalEventData"] = {**event.get("additionalEventData", {}), **redact(env.audit_data)}
                 tx.audit.record(event)
+            if changed:  # this node's policy cache drops what it holds at once
+                for hook in self.on_iam_change:
+                    hook()
             self._emit(event)
             return result
         except BrokerError as error:
