@@ -43,9 +43,14 @@ lint: install-test
 	$(BIN)/ruff check broker tests
 	$(BIN)/mypy broker
 
+## Every benchmark; each prints its figures beside a peer or floor measured in the same run (benchmarks/README.md).
 bench: install-test
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/policy_eval.py
+	$(BIN)/python -m benchmarks.policy_eval
+	$(BIN)/python -m benchmarks.authorize
+	$(BIN)/python -m benchmarks.web_identity
+	$(BIN)/python -m benchmarks.saml
+	$(BIN)/python -m benchmarks.query_codec
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
