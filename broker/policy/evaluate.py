@@ -58,14 +58,21 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     errors: list[str] | None = None
     denies: tuple[MatchedStatement, ...] | None = None
     allows: tuple[MatchedStatement, ...] | None = None
-    for _statement, _code, records, _rank, exact, heads, call, cond, deny, _principal in units:
+    for _statement, _code, records, _rank, exact, heads, call, key, test, cond, deny, _principal in units:
         try:
             if exact is not None:
-                if resource not in exact and not resource.startswith(heads):
+                if resource not in exact and (heads is None or not resource.startswith(heads)):
                     continue
             elif call is not None and not call(resource, ctx):
                 continue
-            if cond is not None and not cond(ctx, missing):
+            if key is not None:
+                value = ctx.get(key)
+                if value.__class__ is str:
+                    if not test(value):  # type: ignore[misc]
+                        continue
+                elif not cond(ctx, missing):  # type: ignore[misc]
+                    continue
+            elif cond is not None and not cond(ctx, missing):
                 continue
         except Exception as exc:  # a broken statement never raises out of evaluate
             errors = errors or []
@@ -120,11 +127,11 @@ def _evaluate_all(request: Request, plan: Plan, entry: Entry, trust: bool) -> De
     allows: list[MatchedStatement] | None = None
     identity_allow = boundary_allow = session_allow = False
     grant = NONE
-    for _statement, code, records, _rank, exact, heads, call, cond, deny, matcher in units:
+    for _statement, code, records, _rank, exact, heads, call, _key, _test, cond, deny, matcher in units:
         level = NONE
         try:
             if exact is not None:
-                if resource not in exact and not resource.startswith(heads):
+                if resource not in exact and (heads is None or not resource.startswith(heads)):
                     continue
             elif call is not None and not call(resource, ctx):
                 continue

@@ -54,33 +54,48 @@ Unit = tuple[
     tuple[MatchedStatement, ...],
     int,
     frozenset[str] | None,
-    tuple[str, ...],
+    tuple[str, ...] | None,
     Callable[[str, Context], bool] | None,
+    str | None,
+    Callable[[str], bool] | None,
     Callable[[Context, list[str]], bool] | None,
     bool,
     PrincipalMatcher | None,
 ]
 """(representative statement, set code, records of every statement in the unit, rank in document order),
 then the statement's evaluation fields flattened so the loop in ``evaluate`` reads no attributes:
-the resource test as ``exact``, ``heads``, ``call`` (``_resource_fields``), then ``cond``, ``deny`` and
-``principal`` of ``CompiledStatement``."""
+the resource test as ``exact``, ``heads``, ``call`` (``_resource_fields``), the conditions as ``key``,
+``test``, ``cond`` (``_condition_fields``), then ``deny`` and ``principal`` of ``CompiledStatement``."""
 _rank = itemgetter(3)
 
 
 def _resource_fields(
     statement: CompiledStatement,
-) -> tuple[frozenset[str] | None, tuple[str, ...], Callable[[str, Context], bool] | None]:
-    """(exact, heads, call) for the loop in ``evaluate``: ``exact``/``heads`` are tested inline (``in``,
-    ``startswith``); ``call(resource, ctx)`` covers the other shapes; all ``None`` when any resource matches.
-    Read from ``res_test`` when the entry is built, so the statement's test is the one source of truth."""
+) -> tuple[frozenset[str] | None, tuple[str, ...] | None, Callable[[str, Context], bool] | None]:
+    """(exact, heads, call) for the loop in ``evaluate``: ``exact`` and ``heads`` (``None`` when there are
+    no prefixes) are tested inline with ``in`` and ``startswith``; ``call(resource, ctx)`` covers the other
+    shapes; all ``None`` when any resource matches. Read from ``res_test`` when the entry is built, so the
+    statement's test stays the one source of truth."""
     if statement.res_any:
-        return None, (), None
+        return None, None, None
     test = statement.res_test
     if test is None:  # policy variables: needs the request context
-        return None, (), statement.resource_matches
+        return None, None, statement.resource_matches
     if isinstance(test, ExactOrPrefix):
-        return test.exact, test.heads, None
-    return None, (), lambda resource, ctx: test(resource)
+        return test.exact, test.heads or None, None
+    return None, None, lambda resource, ctx: test(resource)
+
+
+def _condition_fields(
+    statement: CompiledStatement,
+) -> tuple[str | None, Callable[[str], bool] | None, Callable[[Context, list[str]], bool] | None]:
+    """(key, test, cond): ``cond(ctx, missing)`` is the AND of the statement's clauses (``None``: none).
+    A statement with one plain clause also gets its lower-cased ``key`` and ``test``, the clause's verdict
+    for a single string value, which ``evaluate`` calls directly (``Clause.fast_key``/``fast_test``)."""
+    clauses = statement.clauses
+    if len(clauses) == 1 and clauses[0].fast_key is not None:
+        return clauses[0].fast_key, clauses[0].fast_test, statement.cond
+    return None, None, statement.cond
 
 
 class IndexedEntry:
@@ -184,7 +199,7 @@ class Plan:
                     group[2].append(record)
                 rank += 1
         units: list[Unit] = [
-            (s, code, tuple(records), rank, *_resource_fields(s), s.cond, s.deny, s.principal)
+            (s, code, tuple(records), rank, *_resource_fields(s), *_condition_fields(s), s.deny, s.principal)
             for s, code, records, rank in groups.values()
         ]
         result: Entry = tuple(units) if len(units) < _INDEX_FROM else IndexedEntry(units)
@@ -204,7 +219,7 @@ class Plan:
         units = entry if isinstance(entry, tuple) else entry.units
         # Only identity-based statements without a Principal, and neither boundary nor session policies:
         # no resource grant is possible, so the combining rule reduces to deny / cross-account / trust / allow.
-        simple = not (self.has_boundary or self.has_session) and all(u[1] == IDENTITY and u[9] is None for u in units)
+        simple = not (self.has_boundary or self.has_session) and all(u[1] == IDENTITY and u[11] is None for u in units)
         trust = self.must_allow if self.must_allow is not None else action.startswith("sts:assumerole")
         nothing = None
         if simple:

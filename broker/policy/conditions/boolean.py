@@ -20,8 +20,25 @@ def build_bool(values: Sequence[str]) -> Matcher:
     for value in folded:
         if value not in ("true", "false"):
             raise ValueError(f"Invalid Bool value {value!r} in condition: use true or false")
-    spelled = frozenset(v for f in folded for v in (f, f.upper(), f.capitalize()))
-    return lambda value: value in spelled or value.lower() in folded
+    return _Spellings(folded).__getitem__
+
+
+class _Spellings(dict[str, bool]):
+    """Whether a context value is one of the policy's Bool values, case-insensitively: the usual spellings
+    are looked up (a C-level dict hit, no Python call), any other spelling is lower-cased and compared."""
+
+    __slots__ = ("_folded",)
+
+    def __init__(self, folded: frozenset[str]) -> None:
+        super().__init__(
+            (spelling, word in folded)
+            for word in ("true", "false")
+            for spelling in (word, word.upper(), word.capitalize())
+        )
+        self._folded = folded
+
+    def __missing__(self, value: str) -> bool:
+        return value.lower() in self._folded
 
 
 OPERATORS = (Operator("Bool", "Bool", False, build_bool, variables=True),)

@@ -49,6 +49,8 @@ class Clause:
         "_set",
         "_static",
         "_templates",
+        "fast_key",
+        "fast_test",
         "holds",
         "if_exists",
         "key",
@@ -82,9 +84,16 @@ class Clause:
         self._matcher: Matcher | None = parsed.operator.build(self._static) if not templates else None
         if templates and self._static:
             parsed.operator.build(self._static)
-        self.holds: Callable[[Context, list[str]], bool] = (
-            self._fast() if self._matcher is not None and not self._null and not self._set else self._holds
-        )
+        simple = self._matcher is not None and not self._null and not self._set
+        self.holds: Callable[[Context, list[str]], bool] = self._fast() if simple else self._holds
+        # For the evaluation loop: when the context value of ``fast_key`` is a single string ``v``,
+        # ``holds`` is ``fast_test(v)``; other cases (absent, multivalued) go through ``holds``.
+        self.fast_key: str | None = self.key if simple else None
+        self.fast_test: Matcher | None = None
+        if simple:
+            matcher = self._matcher
+            assert matcher is not None
+            self.fast_test = (lambda value: not matcher(value)) if self._negated else matcher
 
     def _fast(self) -> Callable[[Context, list[str]], bool]:
         """``holds`` for the common clause: no set operator, not Null, no variables."""

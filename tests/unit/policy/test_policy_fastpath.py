@@ -134,3 +134,56 @@ def test_a_boundary_or_a_principal_element_takes_the_complete_rule() -> None:
     odd = PolicySet(identity=[named])  # a Principal element in an identity slot is still honoured
     assert plan_for(odd).program("s3:getobject")[1] is False
     assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k", principal=PrincipalRef(USER_ARN, ACCOUNT)), odd).allowed
+
+
+FAST_CLAUSES: list[dict[str, Any]] = [
+    {"Bool": {"aws:SecureTransport": "false"}},
+    {"Bool": {"aws:SecureTransport": ["True", "false"]}},
+    {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}},
+    {"StringNotEquals": {"aws:PrincipalTag/team": "a"}},
+    {"StringLikeIfExists": {"aws:PrincipalTag/team": "a*"}},
+    {"StringNotLike": {"aws:PrincipalTag/team": "?b"}},
+    {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "::1/128"]}},
+    {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}},
+    {"DateGreaterThan": {"aws:CurrentTime": "2026-01-01T00:00:00Z"}},
+]
+VALUES = [
+    "true",
+    "TRUE",
+    "tRuE",
+    "false",
+    "False",
+    "",
+    "a",
+    "ab",
+    "bb",
+    "10.1.2.3",
+    "::1",
+    "junk",
+    "12",
+    "1e9",
+    "2027-01-01T00:00:00Z",
+    "2025-12-31",
+]
+
+
+@pytest.mark.parametrize("condition", FAST_CLAUSES, ids=lambda c: next(iter(c)))
+def test_a_clause_fast_test_is_its_verdict_for_one_string(condition: dict[str, Any]) -> None:
+    """The loop in ``evaluate`` calls ``fast_test(value)`` for a single string value instead of ``holds``."""
+    statement = compiled(doc(allow(Condition=condition))).statements[0]
+    (clause,) = statement.clauses
+    assert clause.fast_key == next(iter(next(iter(condition.values())))).lower() and clause.fast_test is not None
+    for value in VALUES:
+        missing: list[str] = []
+        assert clause.fast_test(value) == clause.holds({clause.key: value}, missing), value
+        assert missing == []
+
+
+def test_set_operators_null_and_variables_have_no_fast_test() -> None:
+    for condition in (
+        {"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}},
+        {"Null": {"aws:TagKeys": "true"}},
+        {"StringEquals": {"aws:PrincipalTag/team": "${aws:username}"}},
+    ):
+        (clause,) = compiled(doc(allow(Condition=condition))).statements[0].clauses
+        assert (clause.fast_key, clause.fast_test) == (None, None)
