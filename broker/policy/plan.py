@@ -18,8 +18,8 @@ request still reuses it.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
 
 from broker.policy import reasons
 from broker.policy.compile import CompiledPolicy, CompiledStatement
@@ -45,7 +45,6 @@ _SET_NAMES: tuple[SetName, ...] = ("identity", "resource", "boundary", "session"
 _MEMO_LIMIT = 8192
 _PLAN_CACHE_LIMIT = 2048
 _INDEX_FROM = 8  # units per action before a resource index pays for itself
-_MAX_PREFIX_LENGTHS = 48
 
 Context = Mapping[str, tuple[str, ...] | str]
 Unit = tuple[
@@ -66,7 +65,6 @@ Unit = tuple[
 then the statement's evaluation fields flattened so the loop in ``evaluate`` reads no attributes:
 the resource test as ``exact``, ``heads``, ``call`` (``_resource_fields``), the conditions as ``key``,
 ``test``, ``cond`` (``_condition_fields``), then ``deny`` and ``principal`` of ``CompiledStatement``."""
-_rank = itemgetter(3)
 
 
 def _resource_fields(
@@ -99,9 +97,17 @@ def _condition_fields(
 
 
 class IndexedEntry:
-    """The units of one action, indexed by resource."""
+    """The units of one action, indexed by resource.
 
-    __slots__ = ("_always", "_exact", "_lengths", "_overlap", "_prefix", "units")
+    Exact resources are one dictionary lookup. Literal prefixes are kept sorted, each with a link to the
+    longest other prefix it starts with: the prefixes a resource starts with are then the one found by
+    bisection (the greatest key not after the resource) or, if that one is not a prefix of the resource,
+    its nearest linked ancestor that is, and all of that one's ancestors (every prefix of the resource
+    sorts between it and the resource, so it extends each of them). The merged, document-ordered unit
+    list of each (exact key, deepest prefix) pair is built once and remembered.
+    """
+
+    __slots__ = ("_always", "_exact", "_groups", "_keys", "_merged", "_parent", "_prefix", "_width", "units")
 
     def __init__(self, units: Sequence[Unit]) -> None:
         self.units = tuple(units)
@@ -117,42 +123,45 @@ class IndexedEntry:
                 exact.setdefault(resource, []).append(unit)
             for head in keys[1]:
                 prefix.setdefault(head, []).append(unit)
-        lengths = sorted({len(k) for k in prefix})
-        if len(lengths) > _MAX_PREFIX_LENGTHS:  # too scattered to probe: check those units every time
-            seen = {u[3] for u in always}
-            for group in prefix.values():
-                for unit in group:
-                    if unit[3] not in seen:
-                        seen.add(unit[3])
-                        always.append(unit)
-            always.sort(key=lambda u: u[3])
-            prefix, lengths = {}, []
         self._always = tuple(always)
-        # A unit filed under several keys (several Resource entries) could be selected twice.
-        filed = [u[3] for group in (*exact.values(), *prefix.values()) for u in group]
-        self._overlap = len(filed) != len(set(filed))
-        self._exact = {k: tuple(v) for k, v in exact.items()}
-        self._prefix = {k: tuple(v) for k, v in prefix.items()}
-        self._lengths = tuple(lengths)
+        self._groups = [tuple(group) for group in exact.values()]
+        self._exact = {resource: number for number, resource in enumerate(exact)}
+        self._keys = sorted(prefix)
+        self._prefix = [tuple(prefix[key]) for key in self._keys]
+        parent: list[int] = []
+        chain: list[int] = []  # the ancestors of the current key, shortest first
+        for number, key in enumerate(self._keys):
+            while chain and not key.startswith(self._keys[chain[-1]]):
+                chain.pop()
+            parent.append(chain[-1] if chain else -1)
+            chain.append(number)
+        self._parent = parent
+        self._width = len(self._keys) + 1
+        self._merged: dict[int, tuple[Unit, ...]] = {}
 
     def select(self, resource: str) -> Sequence[Unit]:
         """The units that may match ``resource``, in document order."""
-        hits = self._exact.get(resource)
-        size = len(resource)
-        prefix = self._prefix
-        for length in self._lengths:
-            if length > size:
-                break
-            group = prefix.get(resource[:length])
-            if group is not None:
-                hits = group if hits is None else hits + group
-        if hits is None:
-            return self._always
-        if self._overlap:
-            hits = tuple({u[3]: u for u in hits}.values())
-        units = [*self._always, *hits]
-        units.sort(key=_rank)
-        return units
+        keys, parent = self._keys, self._parent
+        deepest = bisect_right(keys, resource) - 1
+        while deepest >= 0 and not resource.startswith(keys[deepest]):
+            deepest = parent[deepest]
+        slot = (self._exact.get(resource, -1) + 1) * self._width + deepest + 1
+        found = self._merged.get(slot)
+        return found if found is not None else self._merge(resource, deepest, slot)
+
+    def _merge(self, resource: str, deepest: int, slot: int) -> tuple[Unit, ...]:
+        picked: dict[int, Unit] = {unit[3]: unit for unit in self._always}
+        number = self._exact.get(resource)
+        if number is not None:
+            picked.update((unit[3], unit) for unit in self._groups[number])
+        while deepest >= 0:
+            picked.update((unit[3], unit) for unit in self._prefix[deepest])
+            deepest = self._parent[deepest]
+        merged = tuple(picked[rank] for rank in sorted(picked))
+        if len(self._merged) >= _MEMO_LIMIT:
+            self._merged.clear()
+        self._merged[slot] = merged
+        return merged
 
 
 Entry = tuple[Unit, ...] | IndexedEntry

@@ -198,3 +198,44 @@ def test_identical_statements_are_one_unit_but_all_reported() -> None:
     assert isinstance(entry, tuple) and len(entry) == 2
     allowed = evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k", {"aws:SecureTransport": True}), pset)
     assert len(allowed.matched) == 20 and allowed.effect == "Allow"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resource_index_selects_exactly_the_units_whose_keys_fit(seed: int) -> None:
+    """``IndexedEntry.select`` returns, in document order, the always-checked units plus every unit with an
+    exact resource equal to the request's or a literal prefix the request's resource starts with."""
+    rng = random.Random(seed)
+    heads = [
+        "arn:aws:s3:::b",
+        "arn:aws:s3:::b1",
+        "arn:aws:s3:::b1/",
+        "arn:aws:s3:::b1/x",
+        "arn:aws:s3:::c",
+        "arn:aws:s3:::",
+        "arn:aws:s3:::b2/y",
+    ]
+    statements = []
+    for i in range(40):
+        shape = rng.random()
+        if shape < 0.15:
+            resource: object = "*"
+        elif shape < 0.5:
+            resource = rng.choice(heads) + rng.choice(["", "k", "/k"])
+        elif shape < 0.9:
+            resource = rng.choice(heads) + "*"
+        else:
+            resource = [rng.choice(heads) + "*", rng.choice(heads) + "/k"]
+        statements.append(allow("s3:GetObject", resource, Sid=f"S{i}"))
+    pset = PolicySet(identity=[compiled(doc(*statements[i : i + 8])) for i in range(0, 40, 8)])
+    evaluate(Request("s3:GetObject", "arn:aws:s3:::b"), pset)
+    entry = plan_for(pset).memo["s3:getobject"]
+    assert isinstance(entry, IndexedEntry)
+    probes = [h + tail for h in heads for tail in ("", "k", "/k", "1", "/x/y")] + ["arn:aws:s3:::a", "*", ""]
+    for resource in probes:
+        expected = []
+        for unit in entry.units:
+            keys = unit[0].resource_index_keys()
+            if keys is None or resource in keys[0] or any(resource.startswith(h) for h in keys[1]):
+                expected.append(unit[3])
+        assert [unit[3] for unit in entry.select(resource)] == sorted(expected), resource
+        assert entry.select(resource) is entry.select(resource)  # merged once, remembered
