@@ -114,7 +114,6 @@ def normalize_context(context: Mapping[str, ContextValue]) -> dict[str, tuple[st
 
 
 _EMPTY: Mapping[str, ContextValue] = {}
-_set = object.__setattr__
 
 
 class Request:
@@ -150,13 +149,14 @@ class Request:
         principal: PrincipalRef | None = None,
         resource_account: str | None = None,
     ) -> None:
-        _set(self, "action", action)
-        _set(self, "resource", resource)
-        _set(self, "context", context)
-        _set(self, "principal", principal)
-        _set(self, "resource_account", resource_account)
-        _set(self, "ctx", normalize_context(context))
-        _set(self, "action_key", action.lower())
+        # The slots' own setters: ``__setattr__`` refuses, and ``object.__setattr__`` would look each name up.
+        _set_action(self, action)
+        _set_resource(self, resource)
+        _set_context(self, context)
+        _set_principal(self, principal)
+        _set_resource_account(self, resource_account)
+        _set_ctx(self, normalize_context(context))
+        _set_action_key(self, action.lower())
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Request is immutable: cannot set {name!r}")
@@ -179,6 +179,16 @@ class Request:
             f"Request(action={self.action!r}, resource={self.resource!r}, context={dict(self.context)!r}, "
             f"principal={self.principal!r}, resource_account={self.resource_account!r})"
         )
+
+
+_slots = Request.__dict__
+_set_action = _slots["action"].__set__
+_set_resource = _slots["resource"].__set__
+_set_context = _slots["context"].__set__
+_set_principal = _slots["principal"].__set__
+_set_resource_account = _slots["resource_account"].__set__
+_set_ctx = _slots["ctx"].__set__
+_set_action_key = _slots["action_key"].__set__
 
 
 class MatchedStatement(NamedTuple):
