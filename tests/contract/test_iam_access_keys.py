@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import ACCOUNT, START, Caller, count_rows
+from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
 
 from broker.credentials.envelope import Envelope
 from broker.errors import LimitExceeded, NoSuchEntity

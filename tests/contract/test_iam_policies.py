@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ACCOUNT, Caller, count_rows
-from iam_docs import ALLOW_ALL, S3_READ, TRUST, padded
+from tests.contract.conftest import ACCOUNT, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL, S3_READ, TRUST, padded
 
 from broker.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, MalformedPolicyDocument, NoSuchEntity
 from broker.store.sqlalchemy.store import SqlStore

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ACCOUNT, START, Caller, count_rows
-from iam_docs import ALLOW_ALL, TRUST
+from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 from broker.errors import (
     DeleteConflict,

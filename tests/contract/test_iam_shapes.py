@@ -8,8 +8,8 @@ from typing import Any
 
 import botocore.session
 import pytest
-from conftest import ACCOUNT, Caller
-from iam_docs import ALLOW_ALL, TRUST
+from tests.contract.conftest import ACCOUNT, Caller
+from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 from broker.service.iam import OPERATIONS
 

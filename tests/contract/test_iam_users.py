@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from conftest import ACCOUNT, Caller, count_rows
-from iam_docs import ALLOW_ALL
+from tests.contract.conftest import ACCOUNT, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL
 
 from broker.errors import DeleteConflict, EntityAlreadyExists, NoSuchEntity, ValidationError
 from broker.principal import Principal

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
+from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 from broker.clock import FixedClock
 from broker.credentials import mfa as totp

@@ -15,7 +15,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import ACCOUNT, MASTER_KEY, count_rows
+from tests.contract.conftest import ACCOUNT, MASTER_KEY, count_rows
 
 from broker.api.admin import install_admin, revocation_set_for
 from broker.api.app import create_app

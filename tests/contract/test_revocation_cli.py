@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ACCOUNT, MASTER_KEY, Caller, count_rows
+from tests.contract.conftest import ACCOUNT, MASTER_KEY, Caller, count_rows
 
 from broker.cli import revoke as cli
 from broker.config import Settings

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
+from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 from broker.clock import FixedClock
 from broker.errors import AccessDenied, NoSuchEntity, ValidationError
