@@ -45,7 +45,9 @@ def test_iam_changes_bump_the_counter_and_signal_this_node(
     dispatcher.run(_call(root, clock, "r2"), "iam", "GetRole", {"RoleName": "d"})
     dispatcher.run(_call(root, clock, "r3"), "iam", "ListRoles", {})
     with pytest.raises(EntityAlreadyExists):
-        dispatcher.run(_call(root, clock, "r4"), "iam", "CreateRole", {"RoleName": "D", "AssumeRolePolicyDocument": TRUST})
+        dispatcher.run(
+            _call(root, clock, "r4"), "iam", "CreateRole", {"RoleName": "D", "AssumeRolePolicyDocument": TRUST}
+        )
 
     with store.transaction() as tx:
         assert tx.security.counter(IAM_COUNTER) == before + 1  # only the one committed change

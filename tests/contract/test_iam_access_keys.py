@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
 
 from broker.credentials.envelope import Envelope
 from broker.errors import LimitExceeded, NoSuchEntity
 from broker.principal import Principal
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
 
 
 def test_create_list_update_delete(iam: Caller, store: SqlStore, envelope: Envelope) -> None:

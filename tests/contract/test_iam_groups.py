@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.contract.conftest import ACCOUNT, Caller, count_rows
-from tests.contract.iam_docs import ALLOW_ALL, S3_READ, TRUST
 
 from broker.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
 from broker.store.sqlalchemy.repositories.iam_records import version_key
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL, S3_READ, TRUST
 
 
 def test_group_lifecycle(iam: Caller, store: SqlStore) -> None:

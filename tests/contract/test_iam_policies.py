@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.contract.conftest import ACCOUNT, Caller, count_rows
-from tests.contract.iam_docs import ALLOW_ALL, S3_READ, TRUST, padded
 
 from broker.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, MalformedPolicyDocument, NoSuchEntity
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL, S3_READ, TRUST, padded
 
 
 def _policy(iam: Caller, name: str = "p", doc: str = ALLOW_ALL, **kw: object) -> str:

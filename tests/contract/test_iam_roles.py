@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
-from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 from broker.errors import (
     DeleteConflict,
@@ -16,6 +14,8 @@ from broker.errors import (
     ValidationError,
 )
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, START, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 
 def test_create_role_shape(iam: Caller) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import botocore.session
 import pytest
-from tests.contract.conftest import ACCOUNT, Caller
-from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 from broker.service.iam import OPERATIONS
+from tests.contract.conftest import ACCOUNT, Caller
+from tests.contract.iam_docs import ALLOW_ALL, TRUST
 
 _MODEL = botocore.session.get_session().get_service_model("iam")
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from tests.contract.conftest import ACCOUNT, Caller, count_rows
-from tests.contract.iam_docs import ALLOW_ALL
 
 from broker.errors import DeleteConflict, EntityAlreadyExists, NoSuchEntity, ValidationError
 from broker.principal import Principal
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, Caller, count_rows
+from tests.contract.iam_docs import ALLOW_ALL
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 from broker.clock import FixedClock
 from broker.credentials import mfa as totp
@@ -32,6 +31,7 @@ from broker.service.mfa import (
     verify_mfa_code,
 )
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 SERIAL = f"arn:aws:iam::{ACCOUNT}:mfa/alice-phone"
 

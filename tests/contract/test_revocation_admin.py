@@ -15,7 +15,6 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from tests.contract.conftest import ACCOUNT, MASTER_KEY, count_rows
 
 from broker.api.admin import install_admin, revocation_set_for
 from broker.api.app import create_app
@@ -24,6 +23,7 @@ from broker.credentials.envelope import Envelope
 from broker.ids import SystemEntropy
 from broker.store.sqlalchemy.repositories.iam_records import UserRecord
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, MASTER_KEY, count_rows
 
 ROOT = ("AKIAADMINTESTROOT001", "r" * 40)
 USER = ("AKIAADMINTESTUSER001", "u" * 40)

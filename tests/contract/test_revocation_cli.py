@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.contract.conftest import ACCOUNT, MASTER_KEY, Caller, count_rows
 
 from broker.cli import revoke as cli
 from broker.config import Settings
 from broker.service.iam import OPERATIONS as IAM
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, MASTER_KEY, Caller, count_rows
 
 TRUST = json.dumps(
     {

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 from broker.clock import FixedClock
 from broker.errors import AccessDenied, NoSuchEntity, ValidationError
@@ -21,6 +20,7 @@ from broker.service.revocation_set import RevocationSet, subject_key
 from broker.store.sqlalchemy.engine import make_engine
 from broker.store.sqlalchemy.notify import listener_for
 from broker.store.sqlalchemy.store import SqlStore
+from tests.contract.conftest import ACCOUNT, START, Caller, EnvFactory, count_rows
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ops/deployer"
 TRUST = json.dumps(
