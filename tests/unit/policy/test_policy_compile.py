@@ -239,3 +239,22 @@ def test_resource_index_selects_exactly_the_units_whose_keys_fit(seed: int) -> N
                 expected.append(unit[3])
         assert [unit[3] for unit in entry.select(resource)] == sorted(expected), resource
         assert entry.select(resource) is entry.select(resource)  # merged once, remembered
+
+
+def test_units_known_to_cover_the_resource_lose_their_resource_test() -> None:
+    statements = [allow("s3:GetObject", f"arn:aws:s3:::other{i}") for i in range(6)]
+    statements += [
+        allow("s3:GetObject", "arn:aws:s3:::b1/k", Sid="Exact"),
+        allow("s3:GetObject", "arn:aws:s3:::b1/*", Sid="Head"),
+        allow("s3:GetObject", "arn:aws:s3:::b1/?*", Sid="Pattern"),
+    ]
+    pset = PolicySet(identity=[compiled(doc(*statements))])
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b1/k"), pset).effect == "Allow"
+    entry = plan_for(pset).memo["s3:getobject"]
+    assert isinstance(entry, IndexedEntry)
+    tests = {unit[0].sid: unit[4:7] for unit in entry.select("arn:aws:s3:::b1/k")}
+    assert tests["Exact"] == tests["Head"] == (None, None, None)
+    assert tests["Pattern"][2] is not None  # only a necessary prefix: still tested
+    assert set(tests) == {"Exact", "Head", "Pattern"}
+    decision = evaluate(Request("s3:GetObject", "arn:aws:s3:::b1/"), pset)
+    assert [m.sid for m in decision.matched] == ["Head"]
