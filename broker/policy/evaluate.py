@@ -33,9 +33,11 @@ out. ``_evaluate_all`` is the complete rule for everything else; a unit test hol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from broker.policy import reasons
 from broker.policy.model import Decision, Effect, MatchedStatement, PolicySet, Request, ResourceGrant
-from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, Plan, plan_for
+from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, Plan, Unit, plan_for
 from broker.policy.principals import DIRECT, NONE, ROLE
 
 __all__ = ["evaluate"]
@@ -53,12 +55,17 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     if not simple:
         return _evaluate_all(request, plan, entry, trust)
     ctx, resource = request.ctx, request.resource
-    units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]
+    units: Sequence[Unit]
+    if entry.__class__ is tuple:
+        units = entry
+    else:  # an exact ARN's merged list is one lookup away; select() for the rest (and on first use)
+        units = entry.by_exact.get(resource) or entry.select(resource)  # type: ignore[union-attr]
     missing: list[str] = []
     errors: list[str] | None = None
     denies: tuple[MatchedStatement, ...] | None = None
     allows: tuple[MatchedStatement, ...] | None = None
-    for _statement, _code, records, _rank, exact, heads, call, key, test, cond, deny, _principal in units:
+    alone: Decision | None = None  # the decision when exactly one unit applied (and nothing else went in)
+    for _statement, _code, records, _rank, exact, heads, call, key, test, cond, deny, _principal, solo in units:
         try:
             if exact is not None:
                 if resource not in exact and (heads is None or not resource.startswith(heads)):
@@ -79,6 +86,7 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
             errors.append(f"{records[0].policy_id} {records[0].pointer}: {type(exc).__name__}: {exc}")
             if not deny:
                 continue
+        alone = solo if denies is None and allows is None else None
         if deny:
             denies = records if denies is None else denies + records
         else:
@@ -88,13 +96,16 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     account = request.resource_account
     principal = request.principal
     cross = account is not None and principal is not None and principal.account != account
+    if not missing and errors is None:  # the prebuilt decisions (plan.py) need exactly these conditions
+        if alone is not None and (denies is not None or not (cross or trust)):
+            return alone
+        if allows is None and denies is None and not cross:
+            return nothing  # type: ignore[return-value]
     effect: Effect
     if denies is not None:
         effect, reason = "ExplicitDeny", reasons.EXPLICIT_DENY
     elif cross:
         effect, reason = "ImplicitDeny", reasons.CROSS_ACCOUNT
-    elif allows is None and not missing and errors is None:
-        return nothing  # type: ignore[return-value]
     elif trust:
         effect, reason = "ImplicitDeny", reasons.TRUST_DENIES
     elif allows is None:
@@ -127,7 +138,7 @@ def _evaluate_all(request: Request, plan: Plan, entry: Entry, trust: bool) -> De
     allows: list[MatchedStatement] | None = None
     identity_allow = boundary_allow = session_allow = False
     grant = NONE
-    for _statement, code, records, _rank, exact, heads, call, _key, _test, cond, deny, matcher in units:
+    for _statement, code, records, _rank, exact, heads, call, _key, _test, cond, deny, matcher, _solo in units:
         level = NONE
         try:
             if exact is not None:

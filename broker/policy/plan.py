@@ -61,11 +61,13 @@ Unit = tuple[
     Callable[[Context, list[str]], bool] | None,
     bool,
     PrincipalMatcher | None,
+    Decision,
 ]
 """(representative statement, set code, records of every statement in the unit, rank in document order),
 then the statement's evaluation fields flattened so the loop in ``evaluate`` reads no attributes:
 the resource test as ``exact``, ``heads``, ``call`` (``_resource_fields``), the conditions as ``key``,
-``test``, ``cond`` (``_condition_fields``), then ``deny`` and ``principal`` of ``CompiledStatement``."""
+``test``, ``cond`` (``_condition_fields``), ``deny`` and ``principal`` of ``CompiledStatement``, and
+``solo``: the identity-only rule's decision when this unit alone applies with no key missing (``_solo``)."""
 
 
 def _resource_fields(
@@ -99,8 +101,16 @@ def _condition_fields(
 
 def _covered(unit: Unit) -> Unit:
     """``unit`` without its resource test (the resource is known to match)."""
-    statement, code, records, rank, _exact, _heads, _call, key, test, cond, deny, principal = unit
-    return statement, code, records, rank, None, None, None, key, test, cond, deny, principal
+    statement, code, records, rank, _exact, _heads, _call, key, test, cond, deny, principal, solo = unit
+    return statement, code, records, rank, None, None, None, key, test, cond, deny, principal, solo
+
+
+def _solo(deny: bool, records: tuple[MatchedStatement, ...]) -> Decision:
+    """The identity-only rule's decision when one unit alone applies (no key missing, no error, same
+    account, no trust policy required): its Deny, or its Allow."""
+    if deny:
+        return Decision("ExplicitDeny", records, (), (), False, "none", None, None, reasons.EXPLICIT_DENY)
+    return Decision("Allow", records, (), (), True, "none", None, None, reasons.IDENTITY_ALLOWS)
 
 
 class IndexedEntry:
@@ -114,7 +124,7 @@ class IndexedEntry:
     list of each (exact key, deepest prefix) pair is built once and remembered.
     """
 
-    __slots__ = ("_always", "_by_exact", "_by_prefix", "_exact", "_groups", "_keys", "_parent", "_prefix", "units")
+    __slots__ = ("_always", "_by_prefix", "_exact", "_groups", "_keys", "_parent", "_prefix", "by_exact", "units")
 
     def __init__(self, units: Sequence[Unit]) -> None:
         self.units = tuple(units)
@@ -143,12 +153,12 @@ class IndexedEntry:
             parent.append(chain[-1] if chain else -1)
             chain.append(number)
         self._parent = parent
-        self._by_exact: dict[str, tuple[Unit, ...]] = {}
+        self.by_exact: dict[str, tuple[Unit, ...]] = {}
         self._by_prefix: dict[int, tuple[Unit, ...]] = {}
 
     def select(self, resource: str) -> Sequence[Unit]:
         """The units that may match ``resource``, in document order (see ``_merge``)."""
-        found = self._by_exact.get(resource)
+        found = self.by_exact.get(resource)
         if found is not None:
             return found
         keys = self._keys
@@ -182,9 +192,9 @@ class IndexedEntry:
             link = self._parent[link]
         merged = tuple(_covered(picked[rank]) if rank in covered else picked[rank] for rank in sorted(picked))
         if number is not None:
-            if len(self._by_exact) >= _MEMO_LIMIT:
-                self._by_exact.clear()
-            self._by_exact[resource] = merged
+            if len(self.by_exact) >= _MEMO_LIMIT:
+                self.by_exact.clear()
+            self.by_exact[resource] = merged
         else:
             self._by_prefix[deepest] = merged  # at most one per prefix key
         return merged
@@ -233,10 +243,22 @@ class Plan:
                 else:
                     group[2].append(record)
                 rank += 1
-        units: list[Unit] = [
-            (s, code, tuple(records), rank, *_resource_fields(s), *_condition_fields(s), s.deny, s.principal)
-            for s, code, records, rank in groups.values()
-        ]
+        units: list[Unit] = []
+        for statement, code, listed, rank in groups.values():
+            records = tuple(listed)
+            units.append(
+                (
+                    statement,
+                    code,
+                    records,
+                    rank,
+                    *_resource_fields(statement),
+                    *_condition_fields(statement),
+                    statement.deny,
+                    statement.principal,
+                    _solo(statement.deny, records),
+                )
+            )
         result: Entry = tuple(units) if len(units) < _INDEX_FROM else IndexedEntry(units)
         if len(self.memo) >= _MEMO_LIMIT:
             self.memo.clear()
