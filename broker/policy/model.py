@@ -106,6 +106,10 @@ def normalize_context(context: Mapping[str, ContextValue]) -> dict[str, tuple[st
             out[key.lower()] = value  # type: ignore[assignment,unused-ignore]
         elif value is None:
             continue
+        elif value is True:  # aws:SecureTransport, aws:MultiFactorAuthPresent … as services pass them
+            out[key.lower()] = "true"
+        elif value is False:
+            out[key.lower()] = "false"
         elif isinstance(value, (str, bool, int, float, datetime)):
             out[key.lower()] = _scalar(value)
         else:
