@@ -28,7 +28,9 @@ Allow is skipped, a Deny counts as matching (fail closed).
 The statement loop and the rule are one function on purpose: this is the hot path of every request.
 ``evaluate`` runs the common case inline: a plan entry with only identity-based statements (no Principal)
 and neither boundary nor session policies, where no resource grant is possible and steps 3, 5 and 6 drop
-out. ``_evaluate_all`` is the complete rule for everything else; a unit test holds the two in step.
+out; when no statement or exactly one applies and no key is missing, the answer is a ``Decision`` the
+plan built in advance. ``_evaluate_all`` is the complete rule for everything else; unit tests hold the
+two in step.
 """
 
 from __future__ import annotations
