@@ -10,13 +10,19 @@ import binascii
 import os
 import stat
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from broker.config import Settings
 from broker.credentials.envelope import Envelope
 from broker.ids import Entropy, SystemEntropy, access_key_id, secret_access_key
+from broker.service.ports import Store
 
-__all__ = ["RootCredentials", "ensure_home", "load_master_key", "open_store", "seed_root"]
+if TYPE_CHECKING:
+    from broker.store.sqlalchemy.store import SqlStore
+
+__all__ = ["BootstrapError", "RootCredentials", "ensure_home", "load_master_key", "open_store", "seed_root"]
 
 
 class BootstrapError(RuntimeError):
@@ -68,7 +74,7 @@ def load_master_key(settings: Settings, entropy: Entropy | None = None) -> bytes
     return key
 
 
-def open_store(settings: Settings, *, migrate: bool = True):  # type: ignore[no-untyped-def]
+def open_store(settings: Settings, *, migrate: bool = True) -> SqlStore:
     """Open the configured store, applying migrations first when ``migrate`` is set."""
     from broker.store.sqlalchemy.engine import make_engine
     from broker.store.sqlalchemy.store import SqlStore
@@ -83,7 +89,9 @@ def open_store(settings: Settings, *, migrate: bool = True):  # type: ignore[no-
     return SqlStore(engine)
 
 
-def seed_root(settings: Settings, store, envelope: Envelope, now, entropy: Entropy | None = None) -> RootCredentials | None:  # type: ignore[no-untyped-def]
+def seed_root(
+    settings: Settings, store: Store, envelope: Envelope, now: datetime, entropy: Entropy | None = None
+) -> RootCredentials | None:
     """Give root an access key when it has none.
 
     Uses ``BROKER_ROOT_ACCESS_KEY_ID``/``BROKER_ROOT_SECRET_ACCESS_KEY`` when set, else generates a pair.
@@ -99,7 +107,8 @@ def seed_root(settings: Settings, store, envelope: Envelope, now, entropy: Entro
                 )
             return None
         if settings.root_access_key_id is not None and settings.root_secret_access_key is not None:
-            akid, secret, generated = settings.root_access_key_id, settings.root_secret_access_key.get_secret_value(), False
+            akid, generated = settings.root_access_key_id, False
+            secret = settings.root_secret_access_key.get_secret_value()
         else:
             akid, secret, generated = access_key_id(entropy), secret_access_key(entropy), True
         blob = envelope.seal(secret.encode(), aad=f"access-key:{akid}".encode())

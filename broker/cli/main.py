@@ -94,9 +94,7 @@ _SEVERITY_EXIT = {"error": 2, "security": 2, "warning": 1}
 
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
-    from broker.policy import validate
-
-    from broker.policy import guess_kind
+    from broker.policy import guess_kind, validate
 
     text = Path(args.file).read_text(encoding="utf-8")
     problems = validate(text, args.kind or guess_kind(text))
@@ -120,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="initialise the store and seed root credentials")
     p.set_defaults(func=cmd_init)
 
-    policy = sub.add_parser("policy", help="work with policy documents").add_subparsers(dest="policy_cmd", required=True)
+    policy = sub.add_parser("policy", help="work with policy documents").add_subparsers(
+        dest="policy_cmd", required=True
+    )
     for name, func, helptext in (
         ("lint", cmd_policy_lint, "Access-Analyzer-style findings for a policy document"),
         ("validate", cmd_policy_validate, "validate a policy document as IAM would"),
@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = policy.add_parser(name, help=helptext)
         p.add_argument("file")
         p.add_argument(
-            "--kind", default=None, choices=["identity", "trust", "resource", "session", "boundary"],
+            "--kind",
+            default=None,
+            choices=["identity", "trust", "resource", "session", "boundary"],
             help="document kind (default: guessed from the document)",
         )
         p.add_argument("--json", action="store_true", help="one JSON object per finding")

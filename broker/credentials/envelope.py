@@ -14,7 +14,7 @@ as such instead of as corrupt data. Uses only ``cryptography``'s AEAD primitives
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,7 +36,7 @@ class Envelope:
     """Seals and opens secrets under one master key."""
 
     master_key: bytes
-    entropy: Entropy = SystemEntropy()
+    entropy: Entropy = field(default_factory=SystemEntropy)
 
     def __post_init__(self) -> None:
         if len(self.master_key) != 32:

@@ -237,7 +237,7 @@ class PolicyAuthorizer:
         if cached is None:
             identity = [self._compile(d.document, d.policy_id, d.version_key, "identity") for d in found.identity]
             boundary = (
-                [self._compile(found.boundary.document, found.boundary.policy_id, found.boundary.version_key, "boundary")]
+                [self._compile(b.document, b.policy_id, b.version_key, "boundary") for b in (found.boundary,)]
                 if found.boundary
                 else None
             )

@@ -102,7 +102,8 @@ def _simulate(
 ) -> dict[str, Any]:
     resource_policy = None
     if params.get("ResourcePolicy"):
-        resource_policy = _compile(str(params["ResourcePolicy"]), "ResourcePolicy", "resource", "resource", "ResourcePolicy")
+        text = str(params["ResourcePolicy"])
+        resource_policy = _compile(text, "ResourcePolicy", "resource", "resource", "ResourcePolicy")
     resource_account = None
     if params.get("ResourceOwner"):
         try:

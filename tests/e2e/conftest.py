@@ -47,7 +47,9 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def client(self, service: str = "iam", *, key: str = ROOT_KEY, secret: str = ROOT_SECRET, token: str | None = None) -> Any:
+    def client(
+        self, service: str = "iam", *, key: str = ROOT_KEY, secret: str = ROOT_SECRET, token: str | None = None
+    ) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.url,
@@ -72,15 +74,17 @@ class Server:
         aws = str(Path(sys.executable).parent / "aws")
         return subprocess.run(
             [aws, "--endpoint-url", self.url, "--output", "json", *args],
-            env=env, capture_output=True, text=True, timeout=120, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
 
 def start_server(home: Path, store: str, database_url: str | None, extra_env: dict[str, str] | None = None) -> Server:
     port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("BROKER_") and not k.startswith("AWS_")
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_") and not k.startswith("AWS_")}
     env.update(
         BROKER_HOME=str(home),
         BROKER_ACCOUNT_ID=ACCOUNT,
@@ -94,8 +98,21 @@ def start_server(home: Path, store: str, database_url: str | None, extra_env: di
     home.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "broker", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=fh, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "broker",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,11 +15,16 @@ pytestmark = pytest.mark.e2e
 TRUST = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
     }
 )
 POLICY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+    }
 )
 
 
@@ -73,7 +77,7 @@ def test_a_users_own_key_signs_requests(server: Server) -> None:
     with pytest.raises(ClientError) as exc:
         as_user.list_roles()
     assert _code(exc) == "AccessDenied"
-    assert f"user/keyuser is not authorized to perform: iam:ListRoles" in exc.value.response["Error"]["Message"]
+    assert "user/keyuser is not authorized to perform: iam:ListRoles" in exc.value.response["Error"]["Message"]
     wrong = server.client(key=key["AccessKeyId"], secret="x" * 40)
     with pytest.raises(ClientError) as exc:
         wrong.list_roles()
@@ -88,8 +92,12 @@ def test_a_users_own_key_signs_requests(server: Server) -> None:
 def test_roles_policies_and_boundaries(server: Server) -> None:
     iam = server.client()
     role = iam.create_role(
-        RoleName="deploy", Path="/ci/", AssumeRolePolicyDocument=TRUST, Description="CI deploys",
-        MaxSessionDuration=7200, Tags=[{"Key": "env", "Value": "prod"}],
+        RoleName="deploy",
+        Path="/ci/",
+        AssumeRolePolicyDocument=TRUST,
+        Description="CI deploys",
+        MaxSessionDuration=7200,
+        Tags=[{"Key": "env", "Value": "prod"}],
     )["Role"]
     assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/ci/deploy" and role["RoleId"].startswith("AROA")
     got = iam.get_role(RoleName="deploy")["Role"]
@@ -189,8 +197,11 @@ def test_unknown_action_and_unsigned_request(server: Server) -> None:
     r = httpx.post(server.url, data={"Action": "ListRoles", "Version": "2010-05-08"})
     assert r.status_code == 403 and "<Code>MissingAuthenticationToken</Code>" in r.text
     assert r.headers["x-amzn-RequestId"]
-    r = httpx.post(server.url, content=b"Action=ListRoles&Version=2010-05-08&" + b"x" * (2 * 1024 * 1024),
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+    r = httpx.post(
+        server.url,
+        content=b"Action=ListRoles&Version=2010-05-08&" + b"x" * (2 * 1024 * 1024),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413
 
 
@@ -221,9 +232,9 @@ def saml_metadata() -> str:
     return idp_metadata("https://idp.example.com/saml")
 
 
-
-
-def test_aws_cli_every_entity_family(server: Server, saml_metadata: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_aws_cli_every_entity_family(
+    server: Server, saml_metadata: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """The AWS CLI (v1, botocore underneath but its own argument and output layers) on each entity family."""
 
     def ok(*args: str) -> dict[str, object]:
@@ -257,16 +268,33 @@ def test_aws_cli_every_entity_family(server: Server, saml_metadata: str, tmp_pat
     ok("iam", "delete-policy-version", "--policy-arn", arn, "--version-id", "v1")
     ok("iam", "delete-policy", "--policy-arn", arn)
 
-    oidc = ok("iam", "create-open-id-connect-provider", "--url", "https://token.example.com",
-              "--client-id-list", "sts.amazonaws.com", "--thumbprint-list", "b" * 40)["OpenIDConnectProviderArn"]
-    ok("iam", "update-open-id-connect-provider-thumbprint", "--open-id-connect-provider-arn", oidc,
-       "--thumbprint-list", "c" * 40)
-    assert ok("iam", "get-open-id-connect-provider", "--open-id-connect-provider-arn", oidc)["ThumbprintList"] == ["c" * 40]
+    oidc = ok(
+        "iam",
+        "create-open-id-connect-provider",
+        "--url",
+        "https://token.example.com",
+        "--client-id-list",
+        "sts.amazonaws.com",
+        "--thumbprint-list",
+        "b" * 40,
+    )["OpenIDConnectProviderArn"]
+    ok(
+        "iam",
+        "update-open-id-connect-provider-thumbprint",
+        "--open-id-connect-provider-arn",
+        oidc,
+        "--thumbprint-list",
+        "c" * 40,
+    )
+    assert ok("iam", "get-open-id-connect-provider", "--open-id-connect-provider-arn", oidc)["ThumbprintList"] == [
+        "c" * 40
+    ]
     ok("iam", "delete-open-id-connect-provider", "--open-id-connect-provider-arn", oidc)
     meta = tmp_path_factory.mktemp("cli") / "metadata.xml"
     meta.write_text(saml_metadata)
     saml = ok("iam", "create-saml-provider", "--name", "cli-saml", "--saml-metadata-document", f"file://{meta}")[
-        "SAMLProviderArn"]
+        "SAMLProviderArn"
+    ]
     ok("iam", "update-saml-provider", "--saml-provider-arn", saml, "--saml-metadata-document", f"file://{meta}")
     assert ok("iam", "list-saml-providers")["SAMLProviderList"]
     ok("iam", "delete-saml-provider", "--saml-provider-arn", saml)

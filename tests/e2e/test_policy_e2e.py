@@ -20,15 +20,20 @@ def test_user_allowed_list_roles_but_not_create_role(server: Server) -> None:
     iam = server.client()
     iam.create_user(UserName="reader")
     iam.put_user_policy(
-        UserName="reader", PolicyName="list-roles",
+        UserName="reader",
+        PolicyName="list-roles",
         PolicyDocument=_doc({"Sid": "List", "Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}),
     )
     key = iam.create_access_key(UserName="reader")["AccessKey"]
     reader = server.client(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
     assert isinstance(reader.list_roles()["Roles"], list)
     with pytest.raises(ClientError) as exc:
-        reader.create_role(RoleName="nope", AssumeRolePolicyDocument=_doc(
-            {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}))
+        reader.create_role(
+            RoleName="nope",
+            AssumeRolePolicyDocument=_doc(
+                {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}
+            ),
+        )
     err = exc.value.response["Error"]
     assert err["Code"] == "AccessDenied"
     assert err["Message"] == (
@@ -39,8 +44,11 @@ def test_user_allowed_list_roles_but_not_create_role(server: Server) -> None:
 
     # An explicit deny through a group wins over the user's own allow.
     iam.create_group(GroupName="no-list")
-    iam.put_group_policy(GroupName="no-list", PolicyName="deny",
-                         PolicyDocument=_doc({"Effect": "Deny", "Action": "iam:List*", "Resource": "*"}))
+    iam.put_group_policy(
+        GroupName="no-list",
+        PolicyName="deny",
+        PolicyDocument=_doc({"Effect": "Deny", "Action": "iam:List*", "Resource": "*"}),
+    )
     iam.add_user_to_group(GroupName="no-list", UserName="reader")
     with pytest.raises(ClientError) as exc:
         reader.list_roles()
@@ -49,12 +57,15 @@ def test_user_allowed_list_roles_but_not_create_role(server: Server) -> None:
     assert isinstance(reader.list_roles()["Roles"], list)
 
     # A permissions boundary intersects.
-    boundary = iam.create_policy(PolicyName="only-users", PolicyDocument=_doc(
-        {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"}))["Policy"]["Arn"]
+    boundary = iam.create_policy(
+        PolicyName="only-users", PolicyDocument=_doc({"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"})
+    )["Policy"]["Arn"]
     iam.put_user_permissions_boundary(UserName="reader", PermissionsBoundary=boundary)
     with pytest.raises(ClientError) as exc:
         reader.list_roles()
-    assert exc.value.response["Error"]["Message"].endswith("because no permissions boundary allows the iam:ListRoles action")
+    assert exc.value.response["Error"]["Message"].endswith(
+        "because no permissions boundary allows the iam:ListRoles action"
+    )
     iam.delete_user_permissions_boundary(UserName="reader")
     iam.delete_policy(PolicyArn=boundary)
     iam.delete_group_policy(GroupName="no-list", PolicyName="deny")
@@ -65,8 +76,13 @@ def test_simulate_custom_policy(server: Server) -> None:
     iam = server.client()
     allow = _doc(
         {"Sid": "Read", "Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::data/*"},
-        {"Sid": "TeamWrite", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}},
+        {
+            "Sid": "TeamWrite",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}},
+        },
     )
     deny = _doc({"Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::data/secret*"})
     out = iam.simulate_custom_policy(
@@ -85,8 +101,11 @@ def test_simulate_custom_policy(server: Server) -> None:
     assert matched[0]["StartPosition"]["Line"] == 1 and matched[0]["StartPosition"]["Column"] > 1
 
     with_tag = iam.simulate_custom_policy(
-        PolicyInputList=[allow], ActionNames=["s3:PutObject"],
-        ContextEntries=[{"ContextKeyName": "aws:PrincipalTag/team", "ContextKeyValues": ["blue"], "ContextKeyType": "string"}],
+        PolicyInputList=[allow],
+        ActionNames=["s3:PutObject"],
+        ContextEntries=[
+            {"ContextKeyName": "aws:PrincipalTag/team", "ContextKeyValues": ["blue"], "ContextKeyType": "string"}
+        ],
     )["EvaluationResults"]
     assert with_tag[0]["EvalDecision"] == "allowed"
 
@@ -101,14 +120,17 @@ def test_simulate_custom_policy(server: Server) -> None:
 def test_simulate_principal_policy_with_boundary(server: Server) -> None:
     iam = server.client()
     iam.create_user(UserName="sim")
-    iam.put_user_policy(UserName="sim", PolicyName="all-s3",
-                        PolicyDocument=_doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
-    boundary = iam.create_policy(PolicyName="sim-boundary", PolicyDocument=_doc(
-        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}))["Policy"]["Arn"]
+    iam.put_user_policy(
+        UserName="sim", PolicyName="all-s3", PolicyDocument=_doc({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    )
+    boundary = iam.create_policy(
+        PolicyName="sim-boundary", PolicyDocument=_doc({"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"})
+    )["Policy"]["Arn"]
     iam.put_user_permissions_boundary(UserName="sim", PermissionsBoundary=boundary)
     arn = f"arn:aws:iam::{ACCOUNT}:user/sim"
     results = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:PutObject"])[
-        "EvaluationResults"]
+        "EvaluationResults"
+    ]
     by_action = {r["EvalActionName"]: r for r in results}
     assert by_action["s3:GetObject"]["EvalDecision"] == "allowed"
     assert by_action["s3:GetObject"]["PermissionsBoundaryDecisionDetail"]["AllowedByPermissionsBoundary"] is True
@@ -119,12 +141,15 @@ def test_simulate_principal_policy_with_boundary(server: Server) -> None:
 
     paged = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:PutObject"], MaxItems=1)
     assert paged["IsTruncated"] and len(paged["EvaluationResults"]) == 1
-    rest = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:PutObject"],
-                                         Marker=paged["Marker"])
+    rest = iam.simulate_principal_policy(
+        PolicySourceArn=arn, ActionNames=["s3:GetObject", "s3:PutObject"], Marker=paged["Marker"]
+    )
     assert [r["EvalActionName"] for r in rest["EvaluationResults"]] == ["s3:PutObject"]
 
     with pytest.raises(ClientError) as exc:
-        iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/ghost", ActionNames=["s3:GetObject"])
+        iam.simulate_principal_policy(
+            PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:user/ghost", ActionNames=["s3:GetObject"]
+        )
     assert exc.value.response["Error"]["Code"] == "NoSuchEntity"
     iam.delete_user_permissions_boundary(UserName="sim")
     iam.delete_user_policy(UserName="sim", PolicyName="all-s3")

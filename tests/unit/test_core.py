@@ -59,7 +59,10 @@ def test_arn_factory_honours_account_and_partition() -> None:
     assert arns.role("deploy", "/ci/") == "arn:aws-cn:iam::123456789012:role/ci/deploy"
     assert arns.root() == "arn:aws-cn:iam::123456789012:root"
     assert arns.assumed_role("deploy", "s1") == "arn:aws-cn:sts::123456789012:assumed-role/deploy/s1"
-    assert arns.oidc_provider("idp.example:8443/realms/x") == "arn:aws-cn:iam::123456789012:oidc-provider/idp.example:8443/realms/x"
+    assert (
+        arns.oidc_provider("idp.example:8443/realms/x")
+        == "arn:aws-cn:iam::123456789012:oidc-provider/idp.example:8443/realms/x"
+    )
     with pytest.raises(ValueError):
         arns.role("x", "no-slashes")
 

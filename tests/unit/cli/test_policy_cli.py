@@ -17,8 +17,9 @@ def _write(tmp_path: Path, doc: object) -> str:
 
 
 def test_lint_flags_not_action_allow_and_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, {"Version": "2012-10-17",
-                             "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]})
+    path = _write(
+        tmp_path, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}
+    )
     code = main(["policy", "lint", path])
     out = capsys.readouterr().out
     assert code >= 1
@@ -26,12 +27,22 @@ def test_lint_flags_not_action_allow_and_exits_nonzero(tmp_path: Path, capsys: p
 
 
 def test_lint_guesses_trust_and_flags_unpinned_github(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
-    }]})
+    path = _write(
+        tmp_path,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "Federated": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+                    },
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+                }
+            ],
+        },
+    )
     code = main(["policy", "lint", path, "--json"])
     findings = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 2
@@ -39,15 +50,19 @@ def test_lint_guesses_trust_and_flags_unpinned_github(tmp_path: Path, capsys: py
 
 
 def test_clean_policy_has_no_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, {"Version": "2012-10-17",
-                             "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]})
+    path = _write(
+        tmp_path,
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}],
+        },
+    )
     assert main(["policy", "lint", path]) == 0
     assert "no findings" in capsys.readouterr().out
 
 
 def test_validate_reports_every_problem_with_pointer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(tmp_path, {"Version": "2012-10-17",
-                             "Statement": [{"Effect": "Maybe", "Action": "s3:GetObject"}]})
+    path = _write(tmp_path, {"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "s3:GetObject"}]})
     assert main(["policy", "validate", path, "--kind", "identity"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) >= 2 and all(line["pointer"].startswith("/Statement/0") for line in lines)
