@@ -20,8 +20,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.e2e.admin_client import admin
 from tests.e2e.conftest import ACCOUNT, Server, _free_port
-from tests.e2e.revocation_server import admin
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import ACCOUNT, Server, make_store, stop_server
-from tests.e2e.revocation_server import admin, start_wired_server
+from tests.e2e.admin_client import admin
+from tests.e2e.conftest import ACCOUNT, Server, make_store, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def _doc(*statements: dict[str, object]) -> str:
 def wired(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     spec = make_store(request.param)
     home = tmp_path_factory.mktemp(f"revoke-{spec.name}")
-    srv = start_wired_server(home, spec.name, spec.url)
+    srv = start_server(home, spec.name, spec.url)
     try:
         yield srv
     finally:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import ACCOUNT, Server, make_store, stop_server
-from tests.e2e.revocation_server import admin, start_wired_server
+from tests.e2e.admin_client import admin
+from tests.e2e.conftest import ACCOUNT, Server, make_store, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +29,9 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     spec = make_store("postgresql")
     key = {"BROKER_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
     home = tmp_path_factory.mktemp("two-nodes")
-    a = start_wired_server(home / "a", spec.name, spec.url, key)
+    a = start_server(home / "a", spec.name, spec.url, key)
     try:
-        b = start_wired_server(home / "b", spec.name, spec.url, key)
+        b = start_server(home / "b", spec.name, spec.url, key)
         try:
             yield a, b
         finally:
