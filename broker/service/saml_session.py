@@ -52,6 +52,7 @@ from broker.federation.saml.errors import SamlError
 from broker.federation.saml.validate import IdpTrust, SamlValidator
 from broker.service.env import OpEnv
 from broker.service.sts.common import check_duration, check_session_policies, check_tags
+from broker.service.sts.role_use import RoleUse
 
 __all__ = ["SamlResult", "SamlSp", "roles_from_assertion", "saml_session"]
 
@@ -66,6 +67,8 @@ class SamlSp:
     config: SpConfig
     validator: SamlValidator
     codec: Any  # broker.credentials.session_token.SessionTokenCodec (KeyringService.codec)
+    role_use: RoleUse = field(default_factory=RoleUse, compare=False)
+    """This node's ``RoleLastUsed`` throttle (``service/sts/role_use.py``)."""
 
     @classmethod
     def build(cls, config: SpConfig, codec: Any, sp_private_keys: Callable[[], Sequence[bytes]] = lambda: ()) -> SamlSp:
@@ -284,7 +287,7 @@ def saml_session(
     )
     if not first_use:
         raise InvalidIdentityToken("Invalid SAML response", detail="the SAML assertion has already been used (replay)")
-    env.tx.iam.record_role_use(role.name, env.call.now, env.call.region)
+    sp.role_use.record(env.tx, role.id, role.name, env.call.now, env.call.region)
     spec = SessionSpec(
         kind="assumed-role",
         account=env.arns.account,

@@ -42,6 +42,7 @@ from broker.federation.oidc.keys import KeySet
 from broker.federation.oidc.verify import Rules, verify_token
 from broker.service.env import OpEnv
 from broker.service.sts.common import check_duration, check_session_policies, check_source_identity, check_tags
+from broker.service.sts.role_use import RoleUse
 from broker.trust import TrustDecision, evaluate_trust, federated_principal
 
 __all__ = [
@@ -82,6 +83,8 @@ class WebIdentityServices:
     rules: Rules = field(default_factory=Rules)
     audit_claims: frozenset[str] | None = None
     """Claim names shown in audit traces (``None``: the standard identity claims)."""
+    role_use: RoleUse = field(default_factory=RoleUse)
+    """This node's ``RoleLastUsed`` throttle (``service/sts/role_use.py``)."""
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,7 @@ def web_identity_session(
             f"{head}: {refused.public_reason()}",
             detail=f"{_who(identity)}; claims={identity.redacted_claims(services.audit_claims)}\n{refused.trace()}",
         )
-    env.tx.iam.record_role_use(role.name, env.call.now, env.call.region)
+    services.role_use.record(env.tx, role.id, role.name, env.call.now, env.call.region)
     spec = SessionSpec(
         kind="assumed-role",
         account=env.arns.account,

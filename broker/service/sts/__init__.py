@@ -13,6 +13,7 @@ from typing import Any
 from broker.service.env import OpEnv, OpFunc
 from broker.service.keyring import KeyringService
 from broker.service.sts.assume_role import assume_role
+from broker.service.sts.role_use import RoleUse
 from broker.service.sts.tokens import (
     decode_authorization_message,
     get_access_key_info,
@@ -38,8 +39,16 @@ def _bind(op: Any, keyring: Any) -> OpFunc:
 def sts_operations(keyring: KeyringService, web_identity: Any = None, saml: Any = None) -> dict[str, OpFunc]:
     """The STS table; ``web_identity`` (``service.web_identity.WebIdentityServices``) adds
     AssumeRoleWithWebIdentity."""
+    # AssumeRole shares web identity's RoleLastUsed throttle (one per node; service/sts/role_use.py)
+    role_use = web_identity.role_use if web_identity is not None else RoleUse()
+
+    def assume_role_op(keyring: KeyringService, env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+        return assume_role(keyring, env, params, role_use=role_use)
+
+    assume_role_op.__name__ = assume_role.__name__
+    assume_role_op.__doc__ = assume_role.__doc__
     table = {
-        "AssumeRole": _bind(assume_role, keyring),
+        "AssumeRole": _bind(assume_role_op, keyring),
         "GetSessionToken": _bind(get_session_token, keyring),
         "DecodeAuthorizationMessage": _bind(decode_authorization_message, keyring),
         "GetCallerIdentity": get_caller_identity,

@@ -32,6 +32,7 @@ from broker.service.sts.common import (
     check_tags,
     verify_mfa,
 )
+from broker.service.sts.role_use import RoleUse
 
 __all__ = ["assume_role"]
 
@@ -71,7 +72,9 @@ def _trust_context(
     return ctx
 
 
-def assume_role(keyring: KeyringService, env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+def assume_role(
+    keyring: KeyringService, env: OpEnv, params: Mapping[str, Any], *, role_use: RoleUse | None = None
+) -> dict[str, Any]:
     caller = env.call.principal
     role_arn = str(params["RoleArn"])
     if caller is None:
@@ -109,7 +112,10 @@ def assume_role(keyring: KeyringService, env: OpEnv, params: Mapping[str, Any]) 
         decision = decide(env.call, caller, action, role_arn, trust, context)
         if decision.effect != "Allow":
             raise _denied(caller, action, role_arn, f"{decision.reason}; matched={list(decision.matched)}")
-    env.tx.iam.record_role_use(role.name, env.call.now, env.call.region)
+    if role_use is None:  # called outside an application: no per-node throttle
+        env.tx.iam.record_role_use(role.name, env.call.now, env.call.region)
+    else:
+        role_use.record(env.tx, role.id, role.name, env.call.now, env.call.region)
     session_name = str(params["RoleSessionName"])
     spec = SessionSpec(
         kind="assumed-role",
