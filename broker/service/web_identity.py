@@ -41,6 +41,7 @@ from broker.federation.oidc.jose import parse_token
 from broker.federation.oidc.keys import KeySet
 from broker.federation.oidc.verify import Rules, verify_token
 from broker.service.env import OpEnv
+from broker.service.lookup_cache import ChangeGatedCache, LookupView
 from broker.service.sts.common import check_duration, check_session_policies, check_source_identity, check_tags
 from broker.service.sts.role_use import RoleUse
 from broker.trust import TrustDecision, evaluate_trust, federated_principal
@@ -85,6 +86,8 @@ class WebIdentityServices:
     """Claim names shown in audit traces (``None``: the standard identity claims)."""
     role_use: RoleUse = field(default_factory=RoleUse)
     """This node's ``RoleLastUsed`` throttle (``service/sts/role_use.py``)."""
+    lookups: ChangeGatedCache = field(default_factory=ChangeGatedCache)
+    """This node's provider/role/tag lookups, dropped when the ``iam``/``providers`` counters move."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,16 @@ class WebIdentityResult:
         return self.minted.claims.source_identity
 
 
-def verify_web_identity(env: OpEnv, services: WebIdentityServices, token: str) -> FederatedIdentity:
-    """Steps 1-3: the verified identity, or InvalidIdentityToken / ExpiredTokenException / IDPCommunicationError."""
+def verify_web_identity(
+    env: OpEnv, services: WebIdentityServices, token: str, lookups: LookupView | None = None
+) -> FederatedIdentity:
+    """Steps 1-3: the verified identity, or InvalidIdentityToken / ExpiredTokenException / IDPCommunicationError.
+
+    ``lookups``: this transaction's view of the node's lookup cache (read from ``env.tx`` when omitted).
+    """
     unverified = parse_token(token)
-    provider = env.tx.providers.get_oidc_by_url(unverified.issuer)
+    view = lookups if lookups is not None else services.lookups.view(env.tx)
+    provider = view.get(("oidc", unverified.issuer), lambda: env.tx.providers.get_oidc_by_url(unverified.issuer))
     if provider is None:
         raise InvalidIdentityToken(
             f"No OpenIDConnect provider found in your account for {unverified.issuer}",
@@ -125,14 +134,14 @@ def verify_web_identity(env: OpEnv, services: WebIdentityServices, token: str) -
     )
 
 
-def _role(env: OpEnv, role_arn: str) -> Any:
+def _role(env: OpEnv, role_arn: str, lookups: LookupView) -> Any:
     try:
         parsed = parse_arn(role_arn)
     except ValueError:
         return None
     if parsed.service != "iam" or parsed.resource_type != "role" or parsed.account != env.arns.account:
         return None
-    role = env.tx.iam.get_role(parsed.name)
+    role = lookups.get(("role", parsed.name), lambda: env.tx.iam.get_role(parsed.name))
     if role is None or env.arns.role(role.name, role.path) != role_arn:
         return None
     return role
@@ -227,8 +236,9 @@ def web_identity_session(
             "broker does not accept; omit it for OpenID Connect ID tokens",
             detail=f"ProviderId {provider_id!r}",
         )
-    identity = verify_web_identity(env, services, token)
-    role = _role(env, role_arn)
+    lookups = services.lookups.view(env.tx)  # one counter read; the cached lookups below follow it
+    identity = verify_web_identity(env, services, token, lookups)
+    role = _role(env, role_arn, lookups)
     if role is None:
         raise AccessDenied(DENIED, detail=f"role {role_arn!r} does not exist in this account; {_who(identity)}")
     duration, reason = _duration(duration_seconds, role.max_session_duration, clamp_duration)
@@ -256,7 +266,8 @@ def web_identity_session(
         actions.append("sts:TagSession")
     if source_identity is not None:
         actions.append("sts:SetSourceIdentity")
-    context = trust_context(env, identity, session_name, dict(env.tx.iam.get_tags("role", role.id)))
+    role_tags = lookups.get(("role-tags", role.id), lambda: tuple(env.tx.iam.get_tags("role", role.id)))
+    context = trust_context(env, identity, session_name, dict(role_tags or ()))
     decisions = evaluate_trust(
         trust, role_arn=role_arn, principal=federated_principal(identity.provider_arn, env.arns.account),
         actions=actions, context=context,

@@ -25,6 +25,7 @@ from broker.federation.oidc.keys import KeySet, parse_jwks
 from broker.principal import CallContext
 from broker.service.authn import Authenticator, session_principal
 from broker.service.authorize import PolicyAuthorizer
+from broker.service.dispatch import IAM_COUNTER
 from broker.service.env import OpEnv
 from broker.service.iam import OPERATIONS as IAM
 from broker.service.keyring import KeyringService
@@ -80,7 +81,11 @@ class World:
         return int(self.clock.now().timestamp())
 
     def iam(self, action: str, **params: Any) -> dict[str, Any]:
-        return self.run(IAM[action], params, principal=True)
+        out = self.run(IAM[action], params, principal=True)
+        if not action.startswith(("Get", "List")):  # as the dispatcher does: per-node caches follow the counter
+            with self.store.transaction() as tx:
+                tx.security.bump(IAM_COUNTER)
+        return out
 
     def run(self, op: Any, params: Mapping[str, Any], principal: bool = False) -> dict[str, Any]:
         from broker.principal import Principal
