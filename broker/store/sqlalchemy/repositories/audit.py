@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 
 __all__ = ["AuditRepository"]
+
+_TABLE: Table = AuditEventRow.__table__  # type: ignore[assignment]
+_INSERT = insert(_TABLE)
+"""A Core insert: one event per request does not need the ORM's unit of work (issue 5: ~0.4 ms less)."""
 
 
 def _parse_time(value: Any) -> datetime:
@@ -36,18 +40,18 @@ class AuditRepository:
         """Append ``event`` (already redacted). Required members: eventID, eventTime, eventSource,
         eventName, requestID."""
         identity = event.get("userIdentity") or {}
-        row = AuditEventRow(
-            event_id=str(event["eventID"]),
-            event_time=_parse_time(event["eventTime"]),
-            event_source=str(event["eventSource"]),
-            event_name=str(event["eventName"]),
-            principal_arn=identity.get("arn"),
-            request_id=str(event["requestID"]),
-            error_code=event.get("errorCode"),
-            event=event,
-        )
-        self.session.add(row)
-        self.session.flush()
+        values = {
+            "event_id": str(event["eventID"]),
+            "event_time": _parse_time(event["eventTime"]),
+            "event_source": str(event["eventSource"]),
+            "event_name": str(event["eventName"]),
+            "principal_arn": identity.get("arn"),
+            "request_id": str(event["requestID"]),
+            "error_code": event.get("errorCode"),
+            "event": event,
+        }
+        self.session.flush()  # the operation's pending changes first, as before
+        self.session.execute(_INSERT, values)
 
     def list(
         self,
