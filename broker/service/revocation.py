@@ -26,7 +26,7 @@ from broker.arn import parse_arn
 from broker.errors import NoSuchEntity, ValidationError
 from broker.service.env import OpEnv
 from broker.service.iam.common import authorize_role, repo
-from broker.service.revocation_set import REVOCATIONS_CHANNEL, RevocationSet, subject_key
+from broker.service.revocation_set import MAX_SESSION_LIFETIME, REVOCATIONS_CHANNEL, RevocationSet, subject_key
 from broker.store.sqlalchemy.repositories.security import RevocationRecord, ScopeKind, SecurityRepository
 
 __all__ = [
@@ -74,6 +74,9 @@ def revoke_policy_document(now: datetime) -> str:
 def _record(env: OpEnv, kind: ScopeKind, value: str) -> RevocationRecord:
     security = _security(env)
     record = security.revoke(kind, value, env.call.now, env.call.now)
+    # An epoch older than the longest session (36 h) can no longer void anything: every session it could
+    # have voided has expired. Dropping them here keeps the table bounded by recent revocations.
+    security.purge_revocations(env.call.now - MAX_SESSION_LIFETIME)
     security.notify(REVOCATIONS_CHANNEL)
     return record
 

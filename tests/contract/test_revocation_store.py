@@ -188,3 +188,17 @@ def test_set_survives_store_outage(store: SqlStore, make_env: EnvFactory) -> Non
     revoked._safe_refresh()
     assert not revoked.healthy
     assert revoked.is_revoked(None, "s", None, None, START - timedelta(seconds=1))
+
+
+def test_epochs_older_than_any_session_are_purged_by_the_next_revocation(
+    store: SqlStore, make_env: EnvFactory, clock: FixedClock
+) -> None:
+    _run(store, make_env, rv.revoke_session, "old")
+    clock.advance(36 * 3600)  # exactly the longest session: "old" could still void a session issued at START
+    _run(store, make_env, rv.revoke_session, "mid")
+    assert count_rows(store, "revocations") == 2
+    clock.advance(1)  # now nothing issued before "old"'s epoch can still be alive
+    _run(store, make_env, rv.revoke_session, "new")
+    with store.transaction() as tx:
+        kept = sorted(r.scope_value for r in tx.security.list_revocations())
+    assert kept == ["mid", "new"]
