@@ -51,6 +51,7 @@ from broker.federation.saml.config import SpConfig
 from broker.federation.saml.errors import SamlError
 from broker.federation.saml.validate import IdpTrust, SamlValidator
 from broker.service.env import OpEnv
+from broker.service.session_tags import add_tag_context
 from broker.service.sts.common import check_duration, check_session_policies, check_tags
 from broker.service.sts.role_use import RoleUse
 
@@ -194,19 +195,10 @@ def _trust_context(
         ctx["aws:UserAgent"] = env.call.user_agent
     if attrs.source_identity is not None:
         ctx["sts:SourceIdentity"] = attrs.source_identity
-    resource_tags = dict(role_tags)
-    for key, value in attrs.tags:
-        for existing in [k for k in resource_tags if k.lower() == key.lower()]:
-            del resource_tags[existing]
-        resource_tags[key] = value
-        ctx[f"aws:RequestTag/{key}"] = value
-    for key, value in resource_tags.items():
-        ctx[f"aws:ResourceTag/{key}"] = value
-    if attrs.tags:
-        ctx["aws:TagKeys"] = [k for k, _ in attrs.tags]
-    if attrs.transitive_tag_keys:
-        ctx["sts:TransitiveTagKeys"] = list(attrs.transitive_tag_keys)
-    return ctx
+    return add_tag_context(
+        ctx, role_tags=role_tags, session_tags=attrs.tags, request_tags=attrs.tags,
+        transitive_keys=attrs.transitive_tag_keys,
+    )
 
 
 def _role(env: OpEnv, role_arn: str) -> Any:

@@ -42,6 +42,7 @@ from broker.federation.oidc.keys import KeySet
 from broker.federation.oidc.verify import Rules, verify_token
 from broker.service.env import OpEnv
 from broker.service.lookup_cache import ChangeGatedCache, LookupView
+from broker.service.session_tags import add_tag_context
 from broker.service.sts.common import check_duration, check_session_policies, check_source_identity, check_tags
 from broker.service.sts.role_use import RoleUse
 from broker.trust import TrustDecision, evaluate_trust, federated_principal
@@ -189,19 +190,10 @@ def trust_context(
     })
     if env.call.user_agent:
         ctx["aws:UserAgent"] = env.call.user_agent
-    resource_tags = dict(role_tags)
-    for key, value in identity.session_tags:
-        for existing in [k for k in resource_tags if k.lower() == key.lower()]:
-            del resource_tags[existing]
-        resource_tags[key] = value
-    for key, value in resource_tags.items():
-        ctx[f"aws:ResourceTag/{key}"] = value
-    for key, value in identity.session_tags:
-        ctx[f"aws:RequestTag/{key}"] = value
-    if identity.session_tags:
-        ctx["aws:TagKeys"] = [k for k, _ in identity.session_tags]
-    if identity.transitive_tag_keys:
-        ctx["sts:TransitiveTagKeys"] = list(identity.transitive_tag_keys)
+    add_tag_context(
+        ctx, role_tags=role_tags, session_tags=identity.session_tags, request_tags=identity.session_tags,
+        transitive_keys=identity.transitive_tag_keys,
+    )
     if identity.source_identity is not None:
         ctx["sts:SourceIdentity"] = identity.source_identity
     return ctx

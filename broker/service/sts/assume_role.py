@@ -25,6 +25,7 @@ from broker.principal import Principal
 from broker.service.authorize import check_session_token_limits
 from broker.service.env import OpEnv
 from broker.service.keyring import KeyringService
+from broker.service.session_tags import add_tag_context
 from broker.service.sts.common import (
     check_duration,
     check_session_policies,
@@ -53,19 +54,10 @@ def _trust_context(
         ctx["sts:ExternalId"] = str(params["ExternalId"])
     if source_identity is not None:
         ctx["sts:SourceIdentity"] = source_identity
-    resource_tags = dict(role_tags)
-    for key, value in tags.tags:  # transitive and session tag values replace the role's same-key tags
-        for existing in [k for k in resource_tags if k.lower() == key.lower()]:
-            del resource_tags[existing]
-        resource_tags[key] = value
-    for key, value in resource_tags.items():
-        ctx[f"aws:ResourceTag/{key}"] = value
-    for key, value in tags.request_tags:
-        ctx[f"aws:RequestTag/{key}"] = value
-    if tags.request_tags:
-        ctx["aws:TagKeys"] = [k for k, _ in tags.request_tags]
-    if tags.transitive_keys:
-        ctx["sts:TransitiveTagKeys"] = list(tags.transitive_keys)
+    add_tag_context(  # inherited transitive and new session tags replace the role's same-key tags
+        ctx, role_tags=role_tags, session_tags=tags.tags, request_tags=tags.request_tags,
+        transitive_keys=tags.transitive_keys,
+    )
     if mfa_at is not None:
         ctx["aws:MultiFactorAuthPresent"] = True
         ctx["aws:MultiFactorAuthAge"] = str(max(0, int((env.call.now - mfa_at).total_seconds())))
