@@ -36,12 +36,10 @@ from broker.errors import (
     LimitExceeded,
     NoSuchEntity,
     ServiceFailure,
-    ValidationError,
 )
 from broker.service.env import OpEnv, OpFunc
-from broker.service.iam.common import authorize_user, path_of, repo, user_shape
+from broker.service.iam.common import authorize_target_user, authorize_user, path_of, repo, user_shape
 from broker.service.iam.pagination import paginate
-from broker.store.sqlalchemy.repositories.iam_records import UserRecord
 from broker.store.sqlalchemy.repositories.security import MfaDeviceRecord, SecurityRepository
 
 __all__ = [
@@ -89,20 +87,6 @@ def _open_seed(env: OpEnv, device: MfaDeviceRecord) -> totp.Seed:
     except EnvelopeError as exc:  # wrong master key or a tampered row: never guess, fail closed
         raise ServiceFailure("The MFA device could not be read.", detail=f"sealed seed unusable: {exc}") from exc
     return totp.Seed(raw.decode("ascii"))
-
-
-def _target_user(env: OpEnv, params: Mapping[str, Any], action: str) -> UserRecord | None:
-    """The user named by ``UserName``, or the calling user; ``None`` for the root user (authorized here)."""
-    name = params.get("UserName")
-    principal = env.call.principal
-    if name is None:
-        if principal is not None and principal.is_root:
-            env.authorize(action, env.arns.root())
-            return None
-        if principal is None or principal.kind != "user":
-            raise ValidationError("Must specify userName when calling with non-User credentials")
-        name = principal.name
-    return authorize_user(env, action, str(name))
 
 
 # --- operations ----------------------------------------------------------------------------------
@@ -176,7 +160,7 @@ def _consecutive(env: OpEnv, device: MfaDeviceRecord, params: Mapping[str, Any])
 
 def deactivate_mfa_device(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
     """DeactivateMFADevice: the device returns to the unassigned pool (its seed is kept)."""
-    user = _target_user(env, params, "iam:DeactivateMFADevice")
+    user = authorize_target_user(env, params, "iam:DeactivateMFADevice")
     serial = str(params["SerialNumber"])
     security = _security(env)
     device = security.get_mfa_device(serial)
@@ -206,7 +190,7 @@ def _mfa_shape(device: MfaDeviceRecord) -> dict[str, Any]:
 
 def list_mfa_devices(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListMFADevices: the devices enabled for a user (the caller without ``UserName``)."""
-    user = _target_user(env, params, "iam:ListMFADevices")
+    user = authorize_target_user(env, params, "iam:ListMFADevices")
     devices = _security(env).list_mfa_devices(user.name) if user is not None else []
     page, more = paginate(devices, lambda d: d.serial_number, params)
     return {"MFADevices": [_mfa_shape(d) for d in page], **more}
@@ -233,7 +217,7 @@ def list_virtual_mfa_devices(env: OpEnv, params: Mapping[str, Any]) -> dict[str,
 
 def get_mfa_device(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
     """GetMFADevice: an enabled device of a user (the caller without ``UserName``)."""
-    user = _target_user(env, params, "iam:GetMFADevice")
+    user = authorize_target_user(env, params, "iam:GetMFADevice")
     serial = str(params["SerialNumber"])
     device = _security(env).get_mfa_device(serial)
     if device is None or user is None or device.user_name != user.name:

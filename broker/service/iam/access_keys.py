@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from broker import ids
-from broker.errors import LimitExceeded, NoSuchEntity, ValidationError
+from broker.errors import LimitExceeded, NoSuchEntity
 from broker.service.env import OpEnv
-from broker.service.iam.common import authorize_user, repo
+from broker.service.iam.common import authorize_target_user, repo
 from broker.service.iam.pagination import paginate
 from broker.store.sqlalchemy.repositories.iam_records import AccessKeyRecord, UserRecord
 
@@ -30,20 +30,6 @@ __all__ = [
 ]
 
 ACCESS_KEYS_PER_USER = 2
-
-
-def _owner(env: OpEnv, params: Mapping[str, Any], action: str) -> UserRecord | None:
-    """The user named by ``UserName``, or the calling user; ``None`` means the root user."""
-    name = params.get("UserName")
-    principal = env.call.principal
-    if name is None:
-        if principal is not None and principal.is_root:
-            env.authorize(action, env.arns.root())
-            return None
-        if principal is None or principal.kind != "user":
-            raise ValidationError("Must specify userName when calling with non-User credentials")
-        name = principal.name
-    return authorize_user(env, action, str(name))
 
 
 def _no_such_key(akid: str) -> NoSuchEntity:
@@ -65,7 +51,7 @@ def _metadata(key: AccessKeyRecord) -> dict[str, Any]:
 
 
 def create_access_key(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
-    owner = _owner(env, params, "iam:CreateAccessKey")
+    owner = authorize_target_user(env, params, "iam:CreateAccessKey")
     iam = repo(env)
     if len(iam.list_access_keys(owner.id if owner else None)) >= ACCESS_KEYS_PER_USER:
         raise LimitExceeded(f"Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}")
@@ -85,21 +71,21 @@ def create_access_key(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def list_access_keys(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
-    owner = _owner(env, params, "iam:ListAccessKeys")
+    owner = authorize_target_user(env, params, "iam:ListAccessKeys")
     keys = repo(env).list_access_keys(owner.id if owner else None)
     page, more = paginate(keys, lambda k: f"{k.created_at.isoformat()}|{k.access_key_id}", params)
     return {"AccessKeyMetadata": [_metadata(k) for k in page], **more}
 
 
 def update_access_key(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
-    owner = _owner(env, params, "iam:UpdateAccessKey")
+    owner = authorize_target_user(env, params, "iam:UpdateAccessKey")
     key = _key_of(env, owner, str(params["AccessKeyId"]))
     repo(env).set_access_key_status(key.access_key_id, str(params["Status"]))
     return {}
 
 
 def delete_access_key(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
-    owner = _owner(env, params, "iam:DeleteAccessKey")
+    owner = authorize_target_user(env, params, "iam:DeleteAccessKey")
     key = _key_of(env, owner, str(params["AccessKeyId"]))
     repo(env).delete_access_key(key.access_key_id)
     return {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from broker.errors import NoSuchEntity
+from broker.errors import NoSuchEntity, ValidationError
 from broker.service.env import OpEnv
 from broker.store.sqlalchemy.repositories.iam_records import (
     GroupRecord,
@@ -70,6 +70,24 @@ def authorize_user(
     if user is None:
         raise no_such_user(name)
     return user
+
+
+def authorize_target_user(env: OpEnv, params: Mapping[str, Any], action: str) -> UserRecord | None:
+    """The user named by ``UserName``, or the calling user when it is absent; ``None`` means the root user.
+
+    AWS: "If you do not specify a user name, IAM determines the user name implicitly based on the Amazon Web
+    Services access key ID signing the request" (e.g. ListAccessKeys, ListMFADevices in the IAM API Reference).
+    """
+    name = params.get("UserName")
+    principal = env.call.principal
+    if name is None:
+        if principal is not None and principal.is_root:
+            env.authorize(action, env.arns.root())
+            return None
+        if principal is None or principal.kind != "user":
+            raise ValidationError("Must specify userName when calling with non-User credentials")
+        name = principal.name
+    return authorize_user(env, action, str(name))
 
 
 def authorize_role(
