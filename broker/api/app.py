@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from broker.api.admin import install_admin, revocation_set_for
 from broker.api.authorize import install_authorize
+from broker.api.body import read_limited
 from broker.api.errors import render_error
 from broker.api.oauth import install_oauth
 from broker.api.query.codec import service_for
@@ -34,7 +35,7 @@ from broker.clock import Clock, SystemClock
 from broker.config import Settings
 from broker.credentials.envelope import Envelope
 from broker.credentials.sigv4 import SignedRequest
-from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
+from broker.errors import BrokerError, InternalFailure
 from broker.federation.oidc.jwks import JwksCache
 from broker.federation.saml.config import sp_config
 from broker.federation.saml.sp_keys import FileSpKeys
@@ -199,20 +200,6 @@ def create_app(
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestEntityTooLarge(f"Request body must be at most {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestEntityTooLarge(f"Request body must be at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _signed_request(request: Request, body: bytes) -> SignedRequest:
     scope = request.scope
     raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -241,7 +228,7 @@ async def _query(broker: Broker, request: Request) -> Response:
     form: dict[str, str] = {}
     dispatched = False  # once the dispatcher runs, it audits its own refusals
     try:
-        body = await _read_body(request, broker.settings.max_body_bytes)
+        body = await read_limited(request, broker.settings.max_body_bytes)
         form = parse_form(
             body, request.scope.get("query_string", b""), request.headers.get("content-type"),
             max_bytes=broker.settings.max_body_bytes,

@@ -33,6 +33,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from broker.api.body import read_limited
 from broker.api.errors import oauth_error
 from broker.errors import (
     AccessDenied,
@@ -208,20 +209,6 @@ def _audit(call: CallContext, service: str, action: str, params: Mapping[str, An
     return build_event(call, service, action, shown, kept, error)
 
 
-async def _read(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/oauth2/token")
 async def token(request: Request) -> JSONResponse:
     broker: Broker = request.app.state.broker
@@ -236,7 +223,7 @@ async def token(request: Request) -> JSONResponse:
     )
     parsed: ExchangeRequest | None = None
     try:
-        body = await _read(request)
+        body = await read_limited(request, MAX_BODY)
         parsed = parse_token_request(body, request.headers.get("content-type"))
     except BrokerError as error:
         if isinstance(error, RequestEntityTooLarge):

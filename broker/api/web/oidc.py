@@ -32,6 +32,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from broker.api.body import read_limited
 from broker.api.web.cookies import CookieSealer, LoginStateError, clear_cookie, set_cookie
 from broker.api.web.csrf import CSRF_FIELD, CsrfError, check_csrf, new_csrf_token
 from broker.api.web.oidc_client import OidcClient, OidcClientError
@@ -43,7 +44,7 @@ from broker.api.web.pages import (
     message_page,
     role_picker_page,
 )
-from broker.errors import BrokerError, InvalidParameterValue
+from broker.errors import BrokerError, InvalidParameterValue, RequestEntityTooLarge
 from broker.ids import request_id
 from broker.principal import CallContext
 from broker.service.audit import build_event
@@ -259,11 +260,10 @@ async def _form(request: Request) -> dict[str, str]:
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise CsrfError("the form must be posted as application/x-www-form-urlencoded")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > MAX_FORM:
-            raise CsrfError("the form is too large")
+    try:
+        body = await read_limited(request, MAX_FORM)
+    except RequestEntityTooLarge:
+        raise CsrfError("the form is too large") from None
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
     except (UnicodeDecodeError, ValueError):

@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from broker.api.body import read_limited
 from broker.api.web.cookies import CookieSealer, LoginStateError, clear_cookie, set_cookie
 from broker.api.web.csrf import CSRF_FIELD, CsrfError, check_csrf, new_csrf_token
 from broker.api.web.pages import (
@@ -43,7 +44,7 @@ from broker.api.web.pages import (
     message_page,
     role_picker_page,
 )
-from broker.errors import BrokerError, InternalFailure
+from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
 from broker.federation.saml.authn_request import AuthnRequest, redirect_url
 from broker.federation.saml.config import SpConfig, sp_config
 from broker.federation.saml.sp_keys import FileSpKeys
@@ -100,20 +101,15 @@ def _page_error(status: int, title: str, message: str) -> Response:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise _FormError(413, "Request too large", f"The form must be at most {MAX_FORM_BYTES} bytes.")
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise _FormError(413, "Request too large", f"The form must be at most {MAX_FORM_BYTES} bytes.")
-        chunks.append(chunk)
+    try:
+        body = await read_limited(request, MAX_FORM_BYTES)
+    except RequestEntityTooLarge:
+        raise _FormError(413, "Request too large", f"The form must be at most {MAX_FORM_BYTES} bytes.") from None
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise _FormError(400, "Bad request", "Expected an application/x-www-form-urlencoded form.")
     try:
-        parsed = parse_qs(b"".join(chunks).decode("ascii"), keep_blank_values=True, max_num_fields=16)
+        parsed = parse_qs(body.decode("ascii"), keep_blank_values=True, max_num_fields=16)
     except (UnicodeDecodeError, ValueError):
         raise _FormError(400, "Bad request", "The form is not valid URL-encoded ASCII.") from None
     if any(len(v) != 1 for v in parsed.values()):
