@@ -11,6 +11,14 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-acc
 The root user is refused ("Roles may not be assumed by root accounts.", observed AWS wording). A role
 that does not exist is refused exactly like a trust policy that does not admit the caller, so the
 answer is no oracle.
+
+Role chaining from a web-identity session: the caller's carried web-identity keys (``PREFIX:sub``, ``:aud``,
+``:amr``, ``:id``) and ``aws:FederatedProvider`` are in the request context the second role's trust policy sees
+(``request_context`` adds them for any session that carries them), and the chained session carries them on, so
+its later requests (and any further chaining) see the same keys, as AWS carries its web-identity keys through
+role chaining (IAM User Guide, "Available keys for AWS OIDC federation"; the other claims were trust-time only and
+stay behind). The provider ARN and subject are kept as well, so revoking the federated subject also reaches the
+chained sessions.
 """
 
 from __future__ import annotations
@@ -126,6 +134,7 @@ def assume_role(
         chain_depth=caller.chain_depth + 1 if chained else 1,
         federated_provider=caller.federated_provider,
         federated_subject=caller.federated_subject,
+        federated_keys=tuple(caller.federated_keys.items()) if chained else (),
     )
     minted = mint(spec, codec=keyring.codec, now=env.call.now, entropy=env.entropy)
     out: dict[str, Any] = {
