@@ -58,8 +58,38 @@ class Rules:
 
 
 def check_signature(token: UnverifiedToken, keys: KeySet) -> None:
-    """The JWS signature with the ``kid`` key and the pinned ``alg``; any failure is InvalidIdentityToken."""
+    """The JWS signature with the ``kid`` key and the pinned ``alg``; any failure is InvalidIdentityToken.
+
+    ``jose.parse_token`` has already split and decoded the compact form and refused every header pyjwt
+    would refuse or that broker refuses; the check itself is pyjwt's: the algorithm object the ``PyJWK``
+    was prepared for verifies the signature over the signing input, as ``PyJWS.decode_complete`` does
+    for a ``PyJWK`` key, without decoding the token a second time. A header with ``b64`` (RFC 7797) goes
+    through ``decode_complete`` itself.
+    """
     key = keys.key_for(token.key_id, token.algorithm)
+    if "b64" in token.header:
+        _check_with_pyjws(token, key)
+        return
+    if key.algorithm_name != token.algorithm:  # the key was prepared for this alg; never verify with another
+        raise InvalidIdentityToken(
+            "The ID token signature is invalid",
+            detail=f"alg {token.algorithm!r} does not match the key's algorithm {key.algorithm_name!r}",
+        )
+    try:
+        algorithm = key.Algorithm
+        valid = algorithm.verify(token.signing_input, algorithm.prepare_key(key.key), token.signature)
+    except Exception as exc:  # anything raw from the algorithm or the key: refused, never a 5xx
+        raise InvalidIdentityToken(
+            "The ID token signature is invalid", detail=f"pyjwt refused the token: {type(exc).__name__}: {exc}"
+        ) from None
+    if not valid:
+        raise InvalidIdentityToken(
+            "The ID token signature is invalid", detail=f"signature check failed with kid {token.key_id!r}"
+        )
+
+
+def _check_with_pyjws(token: UnverifiedToken, key: jwt.PyJWK) -> None:
+    """The general path: pyjwt decodes and verifies the whole compact token."""
     try:
         jwt.PyJWS().decode_complete(token.compact, key=key.key, algorithms=[token.algorithm])
     except jwt.InvalidSignatureError:
