@@ -114,7 +114,8 @@ class SamlValidator:
         if self.cross_check and not encrypted:
             from broker.federation.saml.onelogin import cross_check
 
-            cross_check(message_b64, sp=self.sp, idp=idp, now=now, expected_in_response_to=expected_in_response_to)
+            cross_check(message_b64, sp=self.sp, idp=idp, now=now, expected_in_response_to=expected_in_response_to,
+                        document=root, verified=parts.verified)
         return dataclasses.replace(
             result, response_signed=response_signed, assertion_signed=assertion_signed, encrypted=encrypted
         )
