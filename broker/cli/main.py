@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     login.register(sub)
     credential_process.register(sub)
+    from broker.cli import oidc_provider
+
+    oidc_provider.register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from broker.clock import Clock
 from broker.config import Settings
 from broker.federation.oidc.fetch import HttpJwksFetcher
-from broker.federation.oidc.jwks import JwksCache
+from broker.federation.oidc.jwks import JwksCache, ProviderKeys
 from broker.federation.oidc.verify import Rules
 from broker.service.ports import Store
 from broker.service.web_identity import Keyring, WebIdentityServices
@@ -36,10 +36,11 @@ def build_web_identity(settings: Settings, clock: Clock, keyring: Keyring) -> tu
     return WebIdentityServices(keyring=keyring, keys=cache, rules=rules), cache
 
 
-def registered_issuers(store: Store) -> list[str]:
-    """Every registered OIDC issuer URL (for the background refresher)."""
+def registered_issuers(store: Store) -> list[ProviderKeys]:
+    """Every registered OIDC provider, with its thumbprints and pinned JWKS (for the background refresher,
+    which fetches under the thumbprints and never fetches a pinned provider)."""
     with store.transaction() as tx:
-        return [p.url for p in tx.providers.list_oidc()]
+        return list(tx.providers.list_oidc())
 
 
 class JwksHealthCollector(Collector):
@@ -49,13 +50,15 @@ class JwksHealthCollector(Collector):
         self.cache = cache
 
     def collect(self) -> Iterator[Any]:
-        up = GaugeMetricFamily("broker_oidc_jwks_up", "1 when the issuer's keys are fresh", labels=["issuer"])
+        up = GaugeMetricFamily(
+            "broker_oidc_jwks_up", "1 when the issuer's keys are fresh or pinned", labels=["issuer"]
+        )
         keys = GaugeMetricFamily("broker_oidc_jwks_keys", "usable keys held for the issuer", labels=["issuer"])
         failures = CounterMetricFamily(
             "broker_oidc_jwks_fetch_failures", "failed JWKS fetches for the issuer", labels=["issuer"]
         )
         for issuer, health in self.cache.health().items():
-            up.add_metric([issuer], 1.0 if health["status"] == "ok" else 0.0)
+            up.add_metric([issuer], 1.0 if health["status"] in ("ok", "pinned") else 0.0)
             keys.add_metric([issuer], float(health["keys"]))
             failures.add_metric([issuer], float(health["failures"]))
         yield up

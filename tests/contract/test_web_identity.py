@@ -46,7 +46,7 @@ class StaticKeys:
         self.idp = idp
         self.down = False
 
-    def keys(self, issuer: str, kid: str) -> KeySet:
+    def keys(self, issuer: str, kid: str, provider: object = None) -> KeySet:
         if self.down:
             raise IDPCommunicationError("Couldn't retrieve verification key from your identity provider")
         assert issuer == self.idp.issuer

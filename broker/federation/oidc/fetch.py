@@ -9,6 +9,10 @@ Hardening (issue 5 item 1): TLS verified against the system store plus ``BROKER_
 document; a response size limit enforced while streaming; redirects followed only within the same
 scheme, host and port (at most :data:`MAX_REDIRECTS`). Every failure is a :class:`FetchError` with a
 reason the cache records in the issuer's health.
+
+Thumbprints (``fetch(issuer, thumbprints=…)``, the provider's ``ThumbprintList``): every response, redirect
+hops included, must come over a verified TLS connection whose chain holds a listed certificate
+(``federation.oidc.thumbprints``); otherwise the fetch fails before its body is read.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from broker.federation.oidc.thumbprints import chain_thumbprints, matching_thumbprint, normalize
 
 __all__ = ["FetchError", "Fetched", "HttpJwksFetcher", "cache_max_age"]
 
@@ -41,6 +48,8 @@ class Fetched:
     document: Any
     max_age: int | None
     jwks_uri: str
+    matched: frozenset[str] = frozenset()
+    """The registered thumbprints the discovery and JWKS connections matched (empty: none were registered)."""
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
@@ -100,14 +109,34 @@ class HttpJwksFetcher:
             return
         raise FetchError(f"refusing {scheme or 'schemeless'} URL {url} (http needs BROKER_ALLOW_HTTP_ISSUERS=1)")
 
-    def get_json(self, url: str) -> tuple[Any, httpx.Headers]:
-        """GET ``url`` as JSON within the size limit, the deadline and the redirect rules."""
+    @staticmethod
+    def _check_pins(response: httpx.Response, url: str, pins: frozenset[str]) -> str:
+        """The listed thumbprint this response's TLS chain holds; ``FetchError`` when none (fail closed)."""
+        stream = response.extensions.get("network_stream")
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        if ssl_object is None:
+            raise FetchError(f"{url}: the provider has thumbprints but the connection is not TLS")
+        seen = chain_thumbprints(ssl_object)
+        if not seen:
+            raise FetchError(f"{url}: the provider has thumbprints but the certificate chain could not be read")
+        matched = matching_thumbprint(seen, pins)
+        if matched is None:
+            raise FetchError(f"{url}: no certificate of the chain matches the provider's thumbprints "
+                             f"(chain: {', '.join(seen)})")
+        return matched
+
+    def get_json(self, url: str, pins: frozenset[str] = frozenset()) -> tuple[Any, httpx.Headers, set[str]]:
+        """GET ``url`` as JSON within the size limit, the deadline, the redirect rules and, when ``pins`` is
+        not empty, the thumbprint rule; also returns the thumbprints matched along the way."""
         started = time.monotonic()
         current = url
+        matched: set[str] = set()
         for _ in range(MAX_REDIRECTS + 1):
             self._check_scheme(current)
             try:
                 with self.client.stream("GET", current) as response:
+                    if pins:
+                        matched.add(self._check_pins(response, current, pins))
                     if response.is_redirect:
                         target = urljoin(current, response.headers.get("location", ""))
                         if _origin(target) != _origin(current):
@@ -132,14 +161,15 @@ class HttpJwksFetcher:
             except httpx.HTTPError as exc:
                 raise FetchError(f"{current} failed: {type(exc).__name__}") from None
             try:
-                return json.loads(bytes(body)), headers
+                return json.loads(bytes(body)), headers, matched
             except (ValueError, UnicodeDecodeError):
                 raise FetchError(f"{current} did not return JSON") from None
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
-    def fetch(self, issuer: str) -> Fetched:
-        """The issuer's JWK Set via its discovery document."""
-        discovery, _ = self.get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
+    def fetch(self, issuer: str, thumbprints: Collection[str] = ()) -> Fetched:
+        """The issuer's JWK Set via its discovery document (both pinned to ``thumbprints`` when given)."""
+        pins = normalize(thumbprints)
+        discovery, _, matched = self.get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", pins)
         if not isinstance(discovery, dict):
             raise FetchError("the discovery document is not a JSON object")
         if discovery.get("issuer") != issuer:
@@ -147,5 +177,6 @@ class HttpJwksFetcher:
         jwks_uri = discovery.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri:
             raise FetchError("the discovery document has no jwks_uri")
-        document, headers = self.get_json(jwks_uri)
-        return Fetched(document, cache_max_age(headers.get("cache-control")), jwks_uri)
+        document, headers, jwks_matched = self.get_json(jwks_uri, pins)
+        return Fetched(document, cache_max_age(headers.get("cache-control")), jwks_uri,
+                       frozenset(matched | jwks_matched))

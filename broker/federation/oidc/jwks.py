@@ -16,14 +16,25 @@ refetches the JWK Set when it meets an unknown ``kid``):
   failures with backoff, so an IdP that is down at start-up does not disable its provider;
 - :meth:`JwksCache.health` is the per-issuer state for ``/readyz`` and metrics.
 
+Pinning (the provider record, passed by the caller as ``provider``; SPEC.md §2 "optional thumbprints or pinned
+JWKS"):
+
+- a provider with a **pinned JWKS** (``pinned_jwks``, set by an administrator) is never fetched: its keys are
+  that document, parsed once per distinct document; a ``kid`` outside it is refused, never refetched;
+- a provider with **thumbprints** is fetched only over TLS whose chain holds a listed certificate
+  (``fetch.py``); keys fetched before the list was set, or through a thumbprint no longer listed, are not
+  used (a refetch under the current list is needed; until it succeeds, ``IDPCommunicationError``).
+  Last-known-good keys fetched under a thumbprint still listed are served as above when a refetch fails.
+
 Time comes from the injected clock (``Clock.monotonic`` for ages, ``Clock.now`` for reports).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -32,16 +43,30 @@ from broker.clock import Clock
 from broker.errors import IDPCommunicationError
 from broker.federation.oidc.fetch import Fetched, FetchError
 from broker.federation.oidc.keys import KeySet, parse_jwks
+from broker.federation.oidc.thumbprints import normalize
 
-__all__ = ["IssuerHealth", "JwksCache", "JwksFetcher"]
+__all__ = ["IssuerHealth", "JwksCache", "JwksFetcher", "ProviderKeys"]
 
 _log = logging.getLogger("broker.oidc")
 UNREACHABLE = "Couldn't retrieve verification key from your identity provider"
-Status = Literal["unknown", "ok", "stale", "down"]
+Status = Literal["unknown", "ok", "stale", "down", "pinned"]
 
 
 class JwksFetcher(Protocol):
-    def fetch(self, issuer: str) -> Fetched: ...
+    def fetch(self, issuer: str, thumbprints: Collection[str] = ()) -> Fetched: ...
+
+
+class ProviderKeys(Protocol):
+    """What the cache reads from a registered OIDC provider (``OidcProviderRecord`` in production)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def thumbprints(self) -> Sequence[str]: ...
+
+    @property
+    def pinned_jwks(self) -> str | None: ...
 
 
 @dataclass
@@ -75,6 +100,12 @@ class _Entry:
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     health: IssuerHealth = field(default_factory=IssuerHealth)
+    pins: tuple[str, ...] = ()
+    """The thumbprint list :attr:`keyset` was last found valid for (``()``: none registered)."""
+    matched: frozenset[str] = frozenset()
+    """The thumbprints the fetch of :attr:`keyset` matched."""
+    pinned: tuple[str, KeySet] | None = None
+    """The last pinned JWKS document seen for the issuer and its parsed keys."""
 
 
 class JwksCache:
@@ -113,8 +144,9 @@ class JwksCache:
             return self.default_ttl
         return max(self.min_ttl, min(self.max_ttl, max_age))
 
-    def refresh(self, issuer: str, *, rate_limited: bool = True) -> bool:
-        """Fetch ``issuer``'s keys unless another thread just did, or the rate limit says wait.
+    def refresh(self, issuer: str, *, rate_limited: bool = True, thumbprints: Sequence[str] = ()) -> bool:
+        """Fetch ``issuer``'s keys (pinned to ``thumbprints`` when given) unless another thread just did, or
+        the rate limit says wait.
 
         Returns whether the cache now holds keys from a successful fetch made for this call or a
         concurrent one.
@@ -131,7 +163,8 @@ class JwksCache:
             entry.attempts += 1
             entry.health.fetches += 1
             try:
-                fetched = self.fetcher.fetch(issuer)
+                fetched = self.fetcher.fetch(issuer, thumbprints=tuple(thumbprints)) if thumbprints else \
+                    self.fetcher.fetch(issuer)
                 keyset = parse_jwks(fetched.document)
             except (FetchError, ValueError) as exc:
                 entry.last_failed = True
@@ -141,6 +174,7 @@ class JwksCache:
                 _log.warning("JWKS fetch for %s failed: %s", issuer, exc)
                 return False
             entry.keyset = keyset
+            entry.pins, entry.matched = tuple(thumbprints), fetched.matched
             entry.expires = now + self._ttl(fetched.max_age)
             entry.last_failed = False
             entry.health.status = "ok"
@@ -149,17 +183,58 @@ class JwksCache:
             entry.health.last_error = "; ".join(keyset.skipped) or None
             return True
 
-    def keys(self, issuer: str, kid: str) -> KeySet:
-        """The issuer's key set, refreshed if stale or if ``kid`` is unknown (see module rules)."""
+    @staticmethod
+    def _pins_hold(entry: _Entry, thumbprints: tuple[str, ...]) -> bool:
+        """Whether the entry's fetched keys may be used under the provider's current thumbprint list."""
+        if entry.pins == thumbprints:
+            return True
+        if thumbprints and not (entry.matched and entry.matched <= normalize(thumbprints)):
+            return False
+        entry.pins = thumbprints  # the keys came through a thumbprint that is still listed (or none is needed)
+        return True
+
+    def _pinned(self, issuer: str, document: str) -> KeySet:
+        """The keys of an administrator-pinned JWKS (parsed once per distinct document); never fetched."""
+        entry = self._entry(issuer)
+        pinned = entry.pinned
+        if pinned is not None and (pinned[0] is document or pinned[0] == document):
+            return pinned[1]
+        try:
+            keyset = parse_jwks(json.loads(document))
+        except ValueError as exc:  # validated when pinned; a damaged row fails closed
+            entry.health.status, entry.health.last_error = "down", f"pinned JWKS unusable: {exc}"
+            raise IDPCommunicationError(UNREACHABLE, detail=f"pinned JWKS of {issuer} unusable: {exc}") from None
+        entry.pinned = (document, keyset)
+        entry.health.status, entry.health.keys = "pinned", len(keyset.keys)
+        entry.health.last_error = "; ".join(keyset.skipped) or None
+        return keyset
+
+    def keys(self, issuer: str, kid: str, provider: ProviderKeys | None = None) -> KeySet:
+        """The issuer's key set, refreshed if stale or if ``kid`` is unknown (see module rules).
+
+        ``provider``: the registered provider, whose pinned JWKS or thumbprints apply; callers that have it
+        must pass it (without it, neither can be enforced).
+        """
+        thumbprints: tuple[str, ...] = ()
+        if provider is not None:
+            if provider.pinned_jwks is not None:
+                return self._pinned(issuer, provider.pinned_jwks)
+            thumbprints = tuple(provider.thumbprints)
         entry = self._entry(issuer)
         keyset = entry.keyset
-        if keyset is not None and kid in keyset and self.clock.monotonic() < entry.expires:
+        if (keyset is not None and kid in keyset and self.clock.monotonic() < entry.expires
+                and self._pins_hold(entry, thumbprints)):
             return keyset
-        self.refresh(issuer)
+        self.refresh(issuer, thumbprints=thumbprints)
         keyset = entry.keyset
         if keyset is None:
             raise IDPCommunicationError(
                 UNREACHABLE, detail=f"no keys for {issuer}: {entry.health.last_error or 'never fetched'}"
+            )
+        if not self._pins_hold(entry, thumbprints):
+            raise IDPCommunicationError(
+                UNREACHABLE, detail=f"no keys for {issuer} fetched under its current thumbprints: "
+                f"{entry.health.last_error or 'refetch rate-limited'}"
             )
         if kid not in keyset and entry.last_failed:
             raise IDPCommunicationError(
@@ -172,14 +247,28 @@ class JwksCache:
             items = list(self._entries.items())
         return {issuer: entry.health.as_dict() for issuer, entry in items}
 
-    def prefetch(self, issuers: Iterable[str]) -> None:
-        """Fetch every issuer that has no fresh keys (the background refresher's one pass)."""
-        for issuer in issuers:
-            entry = self._entry(issuer)
-            if entry.keyset is None or entry.last_failed or self.clock.monotonic() >= entry.expires:
-                self.refresh(issuer, rate_limited=False)
+    def prefetch(self, issuers: Iterable[str | ProviderKeys]) -> None:
+        """Fetch every issuer that has no fresh keys (the background refresher's one pass).
 
-    def start(self, issuers: Callable[[], Iterable[str]], *, interval: float = 5.0) -> None:
+        Providers (not bare URLs) carry their pins: a pinned-JWKS provider is skipped (never fetched), a
+        provider with thumbprints is fetched under them.
+        """
+        for item in issuers:
+            issuer: str
+            thumbprints: tuple[str, ...]
+            if isinstance(item, str):
+                issuer, thumbprints = item, ()
+            elif item.pinned_jwks is not None:
+                self._pinned(item.url, item.pinned_jwks)
+                continue
+            else:
+                issuer, thumbprints = item.url, tuple(item.thumbprints)
+            entry = self._entry(issuer)
+            if (entry.keyset is None or entry.last_failed or self.clock.monotonic() >= entry.expires
+                    or not self._pins_hold(entry, thumbprints)):
+                self.refresh(issuer, rate_limited=False, thumbprints=thumbprints)
+
+    def start(self, issuers: Callable[[], Iterable[str | ProviderKeys]], *, interval: float = 5.0) -> None:
         """Run :meth:`prefetch` over ``issuers()`` in a daemon thread until :meth:`stop`."""
         if self._thread is not None:
             return

@@ -14,6 +14,7 @@ Rules (RFC 7517 §4, RFC 7518 §3.1/§6, RFC 8037 §2):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ import jwt
 
 from broker.errors import InvalidIdentityToken
 
-__all__ = ["MAX_KEYS", "KeySet", "parse_jwks"]
+__all__ = ["MAX_KEYS", "KeySet", "check_pinned_jwks", "parse_jwks"]
 
 MAX_KEYS = 100
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -118,3 +119,40 @@ def parse_jwks(document: Any) -> KeySet:
             continue
         keys[kid] = jwk
     return KeySet(keys, skipped)
+
+
+def check_pinned_jwks(text: str, *, max_bytes: int) -> str:
+    """Validate a JWK Set an administrator pins to a provider; returns it re-serialized compactly.
+
+    Stricter than :func:`parse_jwks` (which skips bad keys of a fetched document): a pinned document is
+    refused as a whole (``ValueError`` listing the reasons) when it is larger than ``max_bytes``, is not a
+    JWK Set, has no key, or has any key that would be skipped (no ``kid``, symmetric, private material,
+    duplicate ``kid``) or that pyjwt cannot load.
+    """
+    if len(text.encode()) > max_bytes:
+        raise ValueError(f"the JWK Set is larger than {max_bytes} bytes")
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as exc:
+        raise ValueError(f"the JWK Set is not valid JSON: {exc}") from None
+    keyset = parse_jwks(document)
+    problems = list(keyset.skipped)
+    if not keyset.keys and not problems:
+        problems.append("the JWK Set has no keys")
+    for kid, jwk in keyset.keys.items():
+        try:
+            jwt.PyJWK(dict(jwk))
+        except Exception as exc:  # pyjwt raises assorted errors on malformed keys
+            problems.append(f"{kid}: unusable key ({type(exc).__name__})")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return json.dumps(document, separators=(",", ":"))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate member {key!r}")
+        out[key] = value
+    return out

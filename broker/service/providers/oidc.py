@@ -14,17 +14,27 @@ must equal it byte for byte (path, port and case included).
 
 ``GetOpenIDConnectProvider`` returns ``Url`` without ``https://``, as AWS does; an ``http://`` issuer is
 returned with its scheme so the two cannot be confused.
+
+Pinned JWKS (SPEC.md §2, a broker extension with no AWS counterpart; root only, through
+``broker oidc-provider pin-jwks``): ``PutOpenIDConnectProviderJwks`` registers a JWK Set as the provider's
+keys, which are then never fetched (issuers without reachable discovery: air-gapped IdPs, Kubernetes clusters);
+``DeleteOpenIDConnectProviderJwks`` returns the provider to fetching. ``DescribeOpenIDConnectProviderKeys``
+shows the provider with its thumbprints and the pinned key ids. The document is validated as a whole
+(``federation.oidc.keys.check_pinned_jwks``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from broker.errors import InvalidInput, LimitExceeded, NoSuchEntity
-from broker.service.env import OpEnv
+from broker.federation.oidc.fetch import MAX_BYTES
+from broker.federation.oidc.keys import check_pinned_jwks
+from broker.service.env import OpEnv, OpFunc
 from broker.service.providers.common import (
     ProviderSettings,
     check_provider_arn,
@@ -43,6 +53,7 @@ if TYPE_CHECKING:  # records come from the store adapter; the service never impo
 __all__ = [
     "MAX_CLIENT_IDS",
     "MAX_THUMBPRINTS",
+    "PINNED_JWKS_OPERATIONS",
     "add_client_id_to_open_id_connect_provider",
     "check_issuer_url",
     "create_open_id_connect_provider",
@@ -233,3 +244,44 @@ def untag_open_id_connect_provider(env: OpEnv, params: Mapping[str, Any]) -> dic
 def list_open_id_connect_provider_tags(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
     record = _load(env, "iam:ListOpenIDConnectProviderTags", params)
     return list_tags_page(record.tags, params)
+
+
+def put_open_id_connect_provider_jwks(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Pin ``Jwks`` (a JWK Set document, JSON text) as the provider's keys; replaces any pinned before."""
+    record = _load(env, "iam:PutOpenIDConnectProviderJwks", params)
+    text = params.get("Jwks")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("Jwks is required: a JWK Set document (JSON).")
+    try:
+        document = check_pinned_jwks(text, max_bytes=MAX_BYTES)
+    except ValueError as exc:
+        raise InvalidInput(f"The JWK Set cannot be pinned: {exc}.", detail=f"provider {record.arn}") from None
+    providers(env).update_oidc(record.arn, pinned_jwks=document)
+    return _described(record.arn, record.url, record.thumbprints, document)
+
+
+def delete_open_id_connect_provider_jwks(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Unpin: the provider's keys are fetched from its issuer again. Idempotent."""
+    record = _load(env, "iam:DeleteOpenIDConnectProviderJwks", params)
+    if record.pinned_jwks is not None:
+        providers(env).update_oidc(record.arn, pinned_jwks=None)
+    return _described(record.arn, record.url, record.thumbprints, None)
+
+
+def describe_open_id_connect_provider_keys(env: OpEnv, params: Mapping[str, Any]) -> dict[str, Any]:
+    record = _load(env, "iam:GetOpenIDConnectProvider", params)
+    return _described(record.arn, record.url, record.thumbprints, record.pinned_jwks)
+
+
+def _described(arn: str, url: str, thumbprints: tuple[str, ...], pinned: str | None) -> dict[str, Any]:
+    kids = [str(k.get("kid")) for k in json.loads(pinned)["keys"]] if pinned is not None else None
+    return {"OpenIDConnectProviderArn": arn, "Url": url, "ThumbprintList": list(thumbprints),
+            "KeySource": "pinned" if pinned is not None else "fetched", "PinnedKeyIds": kids}
+
+
+PINNED_JWKS_OPERATIONS: dict[str, OpFunc] = {
+    "PutOpenIDConnectProviderJwks": put_open_id_connect_provider_jwks,
+    "DeleteOpenIDConnectProviderJwks": delete_open_id_connect_provider_jwks,
+    "DescribeOpenIDConnectProviderKeys": describe_open_id_connect_provider_keys,
+}
+"""The broker-only operations of pinned JWKS, run by ``broker oidc-provider`` as root (not on the Query API)."""

@@ -31,6 +31,9 @@ class OidcProviderRow(Base):
     thumbprints: Mapped[list[str]] = mapped_column(JSON)
     tags: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    pinned_jwks: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    """A JWK Set document registered by an administrator: when set, the issuer's keys are these and are never
+    fetched (``broker oidc-provider pin-jwks``)."""
 
 
 class SamlProviderRow(Base):

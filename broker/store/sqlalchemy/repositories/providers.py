@@ -18,10 +18,17 @@ from broker.errors import EntityAlreadyExists
 from broker.store.sqlalchemy.models.providers import OidcProviderRow, SamlProviderRow
 from broker.store.sqlalchemy.repositories.security import bump_counter
 
-__all__ = ["OidcProviderRecord", "ProviderRepository", "SamlProviderRecord", "Tag"]
+__all__ = ["UNSET", "OidcProviderRecord", "ProviderRepository", "SamlProviderRecord", "Tag"]
 
 Tag = tuple[str, str]
 TOPIC = "providers"
+
+
+class _Unset:
+    """The type of :data:`UNSET`: "leave this column as it is" where ``None`` is a value."""
+
+
+UNSET = _Unset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,8 @@ class OidcProviderRecord:
     thumbprints: tuple[str, ...]
     tags: tuple[Tag, ...]
     created_at: datetime
+    pinned_jwks: str | None = None
+    """The administrator-pinned JWK Set document (JSON text), or ``None``: keys are fetched from the issuer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +67,8 @@ def _tags(data: list[dict[str, object]]) -> tuple[Tag, ...]:
 
 def _oidc(row: OidcProviderRow) -> OidcProviderRecord:
     return OidcProviderRecord(
-        row.arn, row.url, tuple(row.client_ids), tuple(row.thumbprints), _tags(row.tags), row.created_at
+        row.arn, row.url, tuple(row.client_ids), tuple(row.thumbprints), _tags(row.tags), row.created_at,
+        row.pinned_jwks,
     )
 
 
@@ -145,11 +155,14 @@ class ProviderRepository:
         client_ids: Sequence[str] | None = None,
         thumbprints: Sequence[str] | None = None,
         tags: Sequence[Tag] | None = None,
+        pinned_jwks: str | _Unset | None = UNSET,
     ) -> OidcProviderRecord | None:
-        """Replace the given lists; ``None`` when no such provider exists."""
+        """Replace the given lists (and the pinned JWKS, ``None`` clearing it); ``None`` when no such provider."""
         row = self._oidc_row(arn)
         if row is None:
             return None
+        if not isinstance(pinned_jwks, _Unset):
+            row.pinned_jwks = pinned_jwks
         if client_ids is not None:
             row.client_ids = list(client_ids)
         if thumbprints is not None:
