@@ -37,6 +37,24 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 ENTITY_FORMAT = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 
+_SAML, _SAMLP = f"{{{NS['saml']}}}", f"{{{NS['samlp']}}}"
+_ISSUER, _CONDITIONS, _SUBJECT = f"{_SAML}Issuer", f"{_SAML}Conditions", f"{_SAML}Subject"
+_AUDIENCE_RESTRICTION, _AUDIENCE, _NAME_ID = f"{_SAML}AudienceRestriction", f"{_SAML}Audience", f"{_SAML}NameID"
+_SUBJECT_CONFIRMATION, _SUBJECT_CONFIRMATION_DATA = f"{_SAML}SubjectConfirmation", f"{_SAML}SubjectConfirmationData"
+_ATTRIBUTE_STATEMENT, _ATTRIBUTE = f"{_SAML}AttributeStatement", f"{_SAML}Attribute"
+_ATTRIBUTE_VALUE = f"{_SAML}AttributeValue"
+_ENCRYPTED_ATTRIBUTE, _AUTHN_STATEMENT = f"{_SAML}EncryptedAttribute", f"{_SAML}AuthnStatement"
+_STATUS, _STATUS_CODE = f"{_SAMLP}Status", f"{_SAMLP}StatusCode"
+
+
+def _all(element: etree._Element, tag: str) -> list[etree._Element]:
+    """The child elements named ``tag`` (what ``findall`` returns, without its path parser)."""
+    return list(element.iterchildren(tag))
+
+
+def _first(element: etree._Element | None, tag: str) -> etree._Element | None:
+    return None if element is None else next(element.iterchildren(tag), None)
+
 
 @dataclass(frozen=True, slots=True)
 class ValidatedAssertion:
@@ -78,7 +96,7 @@ def _time(value: str | None, what: str, problems: list[str]) -> datetime | None:
 
 
 def _issuer(element: etree._Element, what: str, expected: str, problems: list[str], required: bool) -> str | None:
-    found = element.findall("saml:Issuer", NS)
+    found = _all(element, _ISSUER)
     if not found:
         if required:
             problems.append(f"the {what} has no Issuer")
@@ -97,7 +115,7 @@ def _issuer(element: etree._Element, what: str, expected: str, problems: list[st
 
 
 def _status(root: etree._Element, problems: list[str]) -> None:
-    code = root.find("samlp:Status/samlp:StatusCode", NS)
+    code = _first(_first(root, _STATUS), _STATUS_CODE)
     if code is None or code.get("Value") != SUCCESS:
         problems.append(f"the Response status is not Success ({code.get('Value') if code is not None else 'missing'})")
 
@@ -105,16 +123,16 @@ def _status(root: etree._Element, problems: list[str]) -> None:
 def _conditions(
     assertion: etree._Element, sp: SpConfig, now: datetime, skew: timedelta, problems: list[str], expired: list[str]
 ) -> datetime | None:
-    found = assertion.findall("saml:Conditions", NS)
+    found = _all(assertion, _CONDITIONS)
     if len(found) != 1:
         problems.append(f"the Assertion must have exactly one Conditions element, found {len(found)}")
         return None
     conditions = found[0]
-    restrictions = conditions.findall("saml:AudienceRestriction", NS)
+    restrictions = _all(conditions, _AUDIENCE_RESTRICTION)
     if not restrictions:
         problems.append("the Assertion has no AudienceRestriction (Response does not contain the required audience)")
     for restriction in restrictions:
-        audiences = [_text(a, "Audience", problems) for a in restriction.findall("saml:Audience", NS)]
+        audiences = [_text(a, "Audience", problems) for a in _all(restriction, _AUDIENCE)]
         if sp.entity_id not in audiences:
             problems.append(f"the Response does not contain the required audience {sp.entity_id!r}")
     not_before = _time(conditions.get("NotBefore"), "Conditions NotBefore", problems)
@@ -130,11 +148,11 @@ def _subject(
     assertion: etree._Element, sp: SpConfig, now: datetime, skew: timedelta, expected_irt: str | None,
     problems: list[str], expired: list[str],
 ) -> tuple[str, str | None, datetime | None]:
-    subject = assertion.find("saml:Subject", NS)
+    subject = _first(assertion, _SUBJECT)
     if subject is None:
         problems.append("the Assertion has no Subject")
         return "", None, None
-    name_ids = subject.findall("saml:NameID", NS)
+    name_ids = _all(subject, _NAME_ID)
     name_id, fmt = "", None
     if len(name_ids) != 1:
         problems.append(f"the Subject must have exactly one NameID, found {len(name_ids)}")
@@ -142,11 +160,11 @@ def _subject(
         name_id, fmt = _text(name_ids[0], "NameID", problems), name_ids[0].get("Format")
         if not name_id:
             problems.append("the NameID is empty")
-    bearers = [c for c in subject.findall("saml:SubjectConfirmation", NS) if c.get("Method") == BEARER]
+    bearers = [c for c in _all(subject, _SUBJECT_CONFIRMATION) if c.get("Method") == BEARER]
     if len(bearers) != 1:
         problems.append(f"the Subject must have exactly one bearer SubjectConfirmation, found {len(bearers)}")
         return name_id, fmt, None
-    data = bearers[0].find("saml:SubjectConfirmationData", NS)
+    data = _first(bearers[0], _SUBJECT_CONFIRMATION_DATA)
     if data is None:
         problems.append("the bearer SubjectConfirmation has no SubjectConfirmationData")
         return name_id, fmt, None
@@ -171,21 +189,22 @@ def _subject(
 
 def _attributes(assertion: etree._Element, problems: list[str]) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
-    for attribute in assertion.iterfind("saml:AttributeStatement/saml:Attribute", NS):
+    statements = _all(assertion, _ATTRIBUTE_STATEMENT)
+    for attribute in (a for st in statements for a in st.iterchildren(_ATTRIBUTE)):
         name = attribute.get("Name")
         if not name:
             problems.append("an Attribute has no Name")
             continue
         values = out.setdefault(name, [])
-        for value in attribute.findall("saml:AttributeValue", NS):
+        for value in attribute.iterchildren(_ATTRIBUTE_VALUE):
             values.append(_text(value, f"the value of attribute {name[:100]!r}", problems))
-    if assertion.find("saml:AttributeStatement/saml:EncryptedAttribute", NS) is not None:
+    if any(_first(st, _ENCRYPTED_ATTRIBUTE) is not None for st in statements):
         problems.append("EncryptedAttribute is not supported")
     return {k: tuple(v) for k, v in out.items()}
 
 
 def _authn(assertion: etree._Element, problems: list[str]) -> tuple[datetime | None, str | None]:
-    statements = assertion.findall("saml:AuthnStatement", NS)
+    statements = _all(assertion, _AUTHN_STATEMENT)
     if len(statements) != 1:
         problems.append(f"the Assertion must have exactly one AuthnStatement, found {len(statements)}")
         return None, None
@@ -201,8 +220,13 @@ def check_assertion(
     idp_entity_id: str,
     now: datetime,
     expected_in_response_to: str | None,
+    response_signed: bool = False,
+    assertion_signed: bool = False,
+    encrypted: bool = False,
 ) -> ValidatedAssertion:
-    """Every semantic check on ``assertion`` (inside Response ``root``); all problems are collected."""
+    """Every semantic check on ``assertion`` (inside Response ``root``); all problems are collected.
+
+    ``response_signed``, ``assertion_signed`` and ``encrypted`` are recorded in the result as given."""
     problems: list[str] = []
     expired: list[str] = []
     skew = timedelta(seconds=sp.clock_skew_seconds)
@@ -247,4 +271,7 @@ def check_assertion(
         session_not_on_or_after=session_after,
         session_index=session_index,
         attributes=attributes,
+        response_signed=response_signed,
+        assertion_signed=assertion_signed,
+        encrypted=encrypted,
     )

@@ -76,6 +76,9 @@ _now: contextvars.ContextVar[int] = contextvars.ContextVar("broker_saml_now")
 _verified: contextvars.ContextVar[tuple[tuple[etree._Element, bytes], ...] | None] = contextvars.ContextVar(
     "broker_saml_verified", default=None
 )
+_memo: contextvars.ContextVar[dict[tuple[Any, str, str | None], tuple[Any, ...]] | None] = contextvars.ContextVar(
+    "broker_saml_query_memo", default=None
+)
 _SCHEMA_DIR = join(dirname(_xml_utils.__file__), "schemas")
 
 _library_now = OneLogin_Saml2_Utils.now
@@ -116,11 +119,20 @@ def _xpath(expression: str) -> etree.XPath:
 
 
 def _query(dom: Any, query: str, context: Any = None, tagid: str | None = None) -> Any:
-    """``OneLogin_Saml2_XML.query`` with the expression compiled once (lxml's XPath objects lock per call)."""
+    """``OneLogin_Saml2_XML.query`` with the expression compiled once (lxml's XPath objects lock per call).
+
+    Inside one shared-tree :func:`cross_check` (a tree that cannot change while ``is_valid`` reads it: broker
+    refused its comments, the only thing python3-saml strips) a repeated query is answered from a memo of
+    that call (``_query_assertion`` asks for the assertion's signature reference nine times)."""
     source = dom if context is None else context
-    if tagid is None:
-        return _xpath(query)(source)
-    return _xpath(query)(source, tagid=tagid)
+    memo = _memo.get()
+    key = (source, query, tagid)
+    if memo is not None and key in memo:
+        return list(memo[key])
+    found = _xpath(query)(source) if tagid is None else _xpath(query)(source, tagid=tagid)
+    if memo is not None and isinstance(found, list):
+        memo[key] = tuple(found)
+    return found
 
 
 _SAML_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,6})?Z\Z")
@@ -226,6 +238,11 @@ def _settings(sp: SpConfig, idp_entity_id: str, certificates_b64: tuple[str, ...
     return OneLogin_Saml2_Settings(onelogin_settings(sp, idp_entity_id, certificates_b64), sp_validation_only=True)
 
 
+@lru_cache(maxsize=256)
+def _settings_for(sp: SpConfig, idp_entity_id: str, certificates_der: tuple[bytes, ...]) -> OneLogin_Saml2_Settings:
+    return _settings(sp, idp_entity_id, tuple(base64.b64encode(c).decode("ascii") for c in certificates_der))
+
+
 def request_data(acs_url: str) -> dict[str, str]:
     """python3-saml's "request" built from the configured ACS URL, never from request headers."""
     parts = urlsplit(acs_url)
@@ -249,13 +266,13 @@ def cross_check(
     and the adapter installed, python3-saml checks that tree and relies on that verification (module
     docstring); otherwise it decodes, parses and verifies on its own.
     """
-    certs = tuple(base64.b64encode(c).decode("ascii") for c in idp.certificates)
-    settings = _settings(sp, idp.entity_id, certs)
+    settings = _settings_for(sp, idp.entity_id, tuple(idp.certificates))
     shared = document if ADAPTED and verified else None
     # python3-saml compares upper bounds without drift: give it ``now - skew`` so it is never stricter
     # than broker's own windowed checks, which ran first.
     token = _now.set(calendar.timegm(now.utctimetuple()) - sp.clock_skew_seconds)
     shared_token = _verified.set(tuple(verified) if shared is not None else None)
+    memo_token = _memo.set({} if shared is not None else None)
     try:
         if shared is not None:
             response = _ParsedResponse(settings, shared)
@@ -269,6 +286,7 @@ def cross_check(
     except Exception as exc:  # python3-saml raises many types; any means "refused"
         raise SamlError([f"python3-saml refused the response: {type(exc).__name__}"]) from exc
     finally:
+        _memo.reset(memo_token)
         _verified.reset(shared_token)
         _now.reset(token)
     if not ok:

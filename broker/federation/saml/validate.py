@@ -14,7 +14,6 @@ frozen config and broker's clock. The replay cache lives in the store and is the
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,13 +108,12 @@ class SamlValidator:
             raise SamlError(["the SAML Response is not signed (Response signature invalid)"])
         result = check_assertion(
             root, assertion, sp=self.sp, idp_entity_id=idp.entity_id, now=now,
-            expected_in_response_to=expected_in_response_to,
+            expected_in_response_to=expected_in_response_to, response_signed=response_signed,
+            assertion_signed=assertion_signed, encrypted=encrypted,
         )
         if self.cross_check and not encrypted:
             from broker.federation.saml.onelogin import cross_check
 
             cross_check(message_b64, sp=self.sp, idp=idp, now=now, expected_in_response_to=expected_in_response_to,
                         document=root, verified=parts.verified)
-        return dataclasses.replace(
-            result, response_signed=response_signed, assertion_signed=assertion_signed, encrypted=encrypted
-        )
+        return result
