@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export BROKER_HOME ?= $(CURDIR)/.broker
 
-.PHONY: run test install install-test interop-deps lint typecheck bench clean
+.PHONY: run demo test install install-test interop-deps lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ install-test: $(VENV)/.installed-test
 ## Serve on 127.0.0.1:8000 with the embedded SQLite store in $(BROKER_HOME).
 run: install
 	$(BIN)/broker serve --host $(HOST) --port $(PORT)
+
+IDP_PORT  ?= 9000
+DEMO_HOME ?= $(CURDIR)/.broker-demo
+
+## The demo configuration: broker on $(PORT) plus the fixture OIDC IdP on $(IDP_PORT), a provider and the role
+## demo-ci registered, a token kept fresh in $(DEMO_HOME)/token.jwt; then `source .broker-demo/demo.env` and
+## `aws sts get-caller-identity` in another shell (README "Try it: OIDC to AWS credentials").
+demo: install
+	$(BIN)/python -m idp_fixtures.oidc.demo --host $(HOST) --port $(PORT) --idp-port $(IDP_PORT) --home $(DEMO_HOME)
 
 OIDC_INTEROP := tests/interop/oidc_provider
 

@@ -1,0 +1,100 @@
+"""``make demo`` end to end: the demo process (broker, the fixture IdP, provider and role registered, a token
+file) started the way the Makefile starts it, then the README's commands with the real AWS CLI: ``source
+demo.env`` and ``aws sts get-caller-identity`` / ``aws iam list-roles``. A second start on the same folder (a user
+running ``make demo`` again) registers nothing twice and works the same."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idp_fixtures.oidc.demo import ROLE_NAME
+from tests.e2e.conftest import _free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_makefile_demo_target_runs_this_module() -> None:
+    done = subprocess.run(["make", "-n", "demo", "PORT=1", "IDP_PORT=2", "DEMO_HOME=/x"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "-m idp_fixtures.oidc.demo --host 127.0.0.1 --port 1 --idp-port 2 --home /x" in done.stdout
+
+
+def _start(home: Path, port: int, idp_port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "AWS_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "idp_fixtures.oidc.demo", "--port", str(port), "--idp-port", str(idp_port),
+         "--home", str(home)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the demo exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the demo did not become healthy")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def _aws(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The AWS CLI in a shell that sourced demo.env, with no other AWS configuration."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "AWS_CONFIG_FILE": str(home / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_MAX_ATTEMPTS": "1"}
+    for line in (home / "demo.env").read_text().splitlines():
+        key, value = re.fullmatch(r"export (\w+)=(.*)", line).groups()  # type: ignore[union-attr]
+        env[key] = value
+    aws = str(Path(sys.executable).parent / "aws")
+    return subprocess.run([aws, "--output", "json", *args], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+@pytest.fixture
+def ports() -> Iterator[tuple[int, int]]:
+    yield _free_port(), _free_port()
+
+
+def test_demo_gives_credentials_to_the_aws_cli(tmp_path: Path, ports: tuple[int, int]) -> None:
+    home = tmp_path / "demo"
+    for run in range(2):
+        proc = _start(home, *ports)
+        try:
+            who = _aws(home, "sts", "get-caller-identity")
+            assert who.returncode == 0, who.stderr
+            assert json.loads(who.stdout)["Arn"] == f"arn:aws:sts::000000000000:assumed-role/{ROLE_NAME}/demo"
+            roles = _aws(home, "iam", "list-roles")
+            assert roles.returncode == 0, roles.stderr
+            assert [r["RoleName"] for r in json.loads(roles.stdout)["Roles"]] == [ROLE_NAME]
+            providers = _aws(home, "iam", "list-open-id-connect-providers")
+            assert len(json.loads(providers.stdout)["OpenIDConnectProviderList"]) == 1
+        finally:
+            out = _stop(proc)
+        assert "demo ready" in out
+        assert ("Root credentials" in out) == (run == 0)  # generated once, on the first start only
+    assert oct((home / "token.jwt").stat().st_mode & 0o777) == "0o600"
