@@ -91,6 +91,12 @@ def test_demo_gives_credentials_to_the_aws_cli(tmp_path: Path, ports: tuple[int,
             roles = _aws(home, "iam", "list-roles")
             assert roles.returncode == 0, roles.stderr
             assert [r["RoleName"] for r in json.loads(roles.stdout)["Roles"]] == [ROLE_NAME]
+            token_file = (home / "token.jwt").as_posix()
+            raw = _aws(home, "sts", "assume-role-with-web-identity", "--role-arn",
+                       f"arn:aws:iam::000000000000:role/{ROLE_NAME}", "--role-session-name", "me",
+                       "--web-identity-token", f"file://{token_file}")
+            assert raw.returncode == 0, raw.stderr
+            assert json.loads(raw.stdout)["Credentials"]["AccessKeyId"].startswith("ASIA")
             providers = _aws(home, "iam", "list-open-id-connect-providers")
             assert len(json.loads(providers.stdout)["OpenIDConnectProviderList"]) == 1
         finally:
