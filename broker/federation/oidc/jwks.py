@@ -165,6 +165,8 @@ class JwksCache:
             try:
                 fetched = self.fetcher.fetch(issuer, thumbprints=tuple(thumbprints)) if thumbprints else \
                     self.fetcher.fetch(issuer)
+                if thumbprints and not fetched.matched:  # a fetcher that did not check them: fail closed
+                    raise FetchError(f"{issuer}: the fetch did not check the provider's thumbprints")
                 keyset = parse_jwks(fetched.document)
             except (FetchError, ValueError) as exc:
                 entry.last_failed = True

@@ -228,3 +228,19 @@ def test_check_pinned_jwks_refuses_duplicate_kids_and_oversize() -> None:
         check_pinned_jwks(json.dumps({"keys": [key, key]}), max_bytes=MAX_BYTES)
     with pytest.raises(ValueError, match="larger than"):
         check_pinned_jwks(json.dumps({"keys": [key]}), max_bytes=100)
+
+
+def test_a_fetcher_that_ignores_thumbprints_is_not_trusted() -> None:
+    idp = OidcIdp(issuer="https://careless.example")
+
+    class Careless:
+        def fetch(self, issuer: str, thumbprints: Collection[str] = ()) -> Fetched:
+            return Fetched(idp.jwks(), 300, f"{issuer}/jwks")  # matched nothing, yet claims success
+
+    clock = StepClock()
+    cache = JwksCache(Careless(), clock)
+    kid = idp.keyring.keys[-1].kid
+    with pytest.raises(IDPCommunicationError):
+        cache.keys(idp.issuer, kid, Provider(idp.issuer, ("0" * 40,)))
+    clock.t += 11  # past the refetch rate limit
+    assert kid in cache.keys(idp.issuer, kid, Provider(idp.issuer))  # without thumbprints it is fine
