@@ -16,14 +16,17 @@ account root user", https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-use
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from broker.clock import Clock
 from broker.credentials.session_token import SessionClaims
 from broker.credentials.sigv4 import SignedRequest, SigningKeyCache, SigV4Auth, verify
+from broker.credentials.sigv4.fast import parse_usual, usual_signature
+from broker.credentials.sigv4.signing_key import derive_signing_key
 from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTokenId
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.bearer import BearerVerifier
@@ -49,6 +52,10 @@ class RequestFacts:
 
 
 _NO_FACTS = RequestFacts()
+
+_Session = tuple[SessionClaims, Principal, "Prepared | None", dict[str, bytes]]
+"""Per session token: its claims, principal, prepared policies, and signing keys derived per scope."""
+_MAX_KEYS_PER_SESSION = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,7 @@ class PolicyDecisionPoint:
         self.bearer = bearer
         self.entropy = entropy or SystemEntropy()
         self._keys = SigningKeyCache()
-        self._sessions: dict[str, tuple[SessionClaims, Principal, Prepared | None]] = {}
+        self._sessions: dict[str, _Session] = {}
         self._max_sessions = 10_000
         self._lock = threading.Lock()
 
@@ -98,6 +105,9 @@ class PolicyDecisionPoint:
         self, request: SignedRequest, service: str | None, now: datetime
     ) -> tuple[Principal, Prepared | None, str]:
         """(principal, its prepared policies for sessions, the signing region); raises an AuthError."""
+        usual = self._usual(request, service, now)
+        if usual is not None:
+            return usual
         auth = self.authenticator.parse(request)
         if auth.access_key_id.startswith("ASIA"):
             principal, prepared = self._temporary(request, auth, service or auth.service, now)
@@ -218,7 +228,77 @@ class PolicyDecisionPoint:
         if facts is None:
             agents = request.header_tuple("user-agent")
             facts = RequestFacts(user_agent=agents[0] if agents else "")
-        return self._decide(principal, prepared, action, resource, context, when, facts, region)
+        if prepared is None or principal.kind != "assumed-role":
+            return self._decide(principal, prepared, action, resource, context, when, facts, region)
+        # A role session (no root rule, no GetSessionToken limits): _decide's remaining steps, inline.
+        try:
+            decision = self.authorizer.decide_normalized(
+                prepared, principal, action, resource, context, when, facts.source_ip, facts.user_agent,
+                facts.secure_transport, region,
+            )
+        except BrokerError as error:  # a stored policy that no longer compiles: fail closed
+            return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
+        effect = decision.effect
+        denial = "" if effect == "Allow" else denial_message(principal.arn, action, resource, decision)
+        return AuthzResult(effect, principal, decision.matched, decision.missing_context_keys, decision.reason, None,
+                           denial)
+
+    def _usual(
+        self, request: SignedRequest, service: str | None, now: datetime
+    ) -> tuple[Principal, Prepared | None, str] | None:
+        """:meth:`_temporary` for the usual header-signed ``ASIA…`` request, in one pass; ``None`` for others.
+
+        The same checks, in the same order, as ``parse`` + ``open_session`` + ``verify``
+        (``broker.credentials.sigv4.fast``): the token is opened (expiry and revocation checked) and the
+        signature recomputed and compared on every call. Anything this path does not accept (a scope,
+        clock or signature problem, an unusual shape) answers ``None`` and the general path decides,
+        with AWS's error; the session token's own refusals are the same call either way.
+        """
+        usual = parse_usual(request)
+        if usual is None:
+            return None
+        key_id, date, region, scoped = usual[0], usual[1], usual[2], usual[3]
+        if (
+            not key_id.startswith("ASIA")
+            or (service is not None and scoped != service)
+            or now.tzinfo is not UTC
+            or abs((usual[8] - now).total_seconds()) > self.authenticator.skew_seconds
+        ):
+            return None
+        token = usual[9]
+        claims = self.authenticator.open_token(key_id, token, now)
+        assert token is not None  # open_token refuses a missing token
+        entry = self._sessions.get(token)
+        fresh = entry is None or entry[0] is not claims
+        if entry is None or fresh:
+            entry = (claims, session_principal(claims, self.authenticator.arns), None, {})
+        keys = entry[3]
+        scope = f"{date}/{region}/{scoped}"
+        key = keys.get(scope)
+        if key is None:
+            key = derive_signing_key(claims.secret_access_key, date, region, scoped)
+            if len(keys) >= _MAX_KEYS_PER_SESSION:
+                keys.clear()
+            keys[scope] = key
+        expected = usual_signature(request, usual, key)
+        if expected is None or not hmac.compare_digest(expected, usual[6]):
+            return None
+        principal, prepared = entry[1], entry[2]
+        if prepared is None or prepared.generation != self.authorizer.generation:
+            try:
+                prepared = self.authorizer.prepare(principal)
+            except BrokerError:
+                prepared = None  # decided (and refused) on the slow path, with its reason
+            fresh = True
+        if fresh:
+            self._remember(token, (claims, principal, prepared, keys))
+        return principal, prepared, region
+
+    def _remember(self, token: str, entry: _Session) -> None:
+        with self._lock:
+            self._sessions[token] = entry
+            if len(self._sessions) > self._max_sessions:
+                self._sessions.pop(next(iter(self._sessions)))
 
     def _temporary(
         self, request: SignedRequest, auth: SigV4Auth, service: str, now: datetime
@@ -236,17 +316,14 @@ class PolicyDecisionPoint:
         token = auth.security_token or ""
         entry = self._sessions.get(token)
         if entry is None or entry[0] is not claims:
-            entry = (claims, session_principal(claims, self.authenticator.arns), None)
+            entry = (claims, session_principal(claims, self.authenticator.arns), None, {})
         principal, prepared = entry[1], entry[2]
         if prepared is None or prepared.generation != self.authorizer.generation:
             try:
                 prepared = self.authorizer.prepare(principal)
             except BrokerError:
                 prepared = None  # decided (and refused) on the slow path, with its reason
-        with self._lock:
-            self._sessions[token] = (claims, principal, prepared)
-            if len(self._sessions) > self._max_sessions:
-                self._sessions.pop(next(iter(self._sessions)))
+        self._remember(token, (claims, principal, prepared, entry[3]))
         return principal, prepared
 
     def authorize_bearer(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from broker.principal import CallContext, Principal
 from broker.service.authorize import PolicyAuthorizer, _merge_tags, request_context
 from broker.service.ports import Store
 
-__all__ = ["PER_CALL_KEYS", "CachingAuthorizer", "Prepared", "policy_key"]
+__all__ = ["PER_CALL_KEYS", "CachingAuthorizer", "Prepared", "policy_key", "time_keys"]
 
 _Entry = tuple[int, policy.PolicySet, Mapping[str, str]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,16 +40,44 @@ PER_CALL_KEYS = frozenset({
 """The keys of :func:`broker.service.authorize.request_context` that depend on the call, not the principal."""
 
 
+_PER_CALL_NAMES = frozenset(key.lower() for key in PER_CALL_KEYS)
+_SECONDS: dict[int, tuple[str, str]] = {}
+
+
+def time_keys(now: datetime) -> tuple[str, str]:
+    """``aws:CurrentTime`` and ``aws:EpochTime`` for ``now``, as ``normalize_context(request_context(…))`` has them.
+
+    The whole second's text is memoised (a few recent seconds: calls arriving in the same second share
+    it); the microseconds are formatted per call. Other time zones and instants before 1970 format in full.
+    """
+    epoch = int(now.timestamp())
+    if now.tzinfo is not UTC or epoch <= 0:
+        return now.isoformat().replace("+00:00", "Z"), str(epoch)
+    second = _SECONDS.get(epoch)
+    if second is None:
+        if len(_SECONDS) >= 64:
+            _SECONDS.clear()
+        second = (now.replace(microsecond=0).isoformat()[:-6], str(epoch))  # minus "+00:00"
+        _SECONDS[epoch] = second
+    micro = now.microsecond
+    return (f"{second[0]}.{micro:06d}Z" if micro else f"{second[0]}Z"), second[1]
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A principal's policy set and the principal-only part of its request context, already normalized.
 
     Valid while ``generation`` is the authorizer's generation (:meth:`CachingAuthorizer.prepare`).
+    ``tags`` are the principal's tags (entity tags overridden by session tags) for the general merge;
+    ``exact`` says the static keys stay distinct once lower-cased and none is a per-call key, which is
+    what lets :meth:`CachingAuthorizer.decide_normalized` merge already-normalised parts.
     """
 
     generation: int
     policies: policy.PolicySet
     static_context: dict[str, tuple[str, ...] | str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    exact: bool = False
 
 
 def policy_key(principal: Principal) -> tuple[Any, ...]:
@@ -90,10 +118,15 @@ class CachingAuthorizer(PolicyAuthorizer):
     def prepare(self, principal: Principal) -> Prepared:
         """The policy set and the principal's own condition keys, for :meth:`decide_prepared`."""
         generation = self._generation
-        pset, tags = self._policy_set(principal)
-        full = request_context(CallContext(request_id="", now=_EPOCH), principal, _merge_tags(tags, principal.tags))
-        static = normalize_context({k: v for k, v in full.items() if k not in PER_CALL_KEYS})
-        return Prepared(generation, pset, static)
+        pset, entity_tags = self._policy_set(principal)
+        tags = _merge_tags(entity_tags, principal.tags)
+        full = request_context(CallContext(request_id="", now=_EPOCH), principal, tags)
+        raw = {k: v for k, v in full.items() if k not in PER_CALL_KEYS}
+        static = normalize_context(raw)
+        # A carried key spelled like a per-call key would overwrite it in request_context: general merge then.
+        exact = len(static) == len(raw) and not (static.keys() & _PER_CALL_NAMES) and not any(
+            key.lower() in _PER_CALL_NAMES for key in principal.federated_keys)
+        return Prepared(generation, pset, static, tags, exact)
 
     def decide_prepared(
         self,
@@ -104,26 +137,72 @@ class CachingAuthorizer(PolicyAuthorizer):
         resource: str,
         context: Mapping[str, Any] | None = None,
     ) -> policy.Decision:
-        """The same decision as :meth:`decide`, from a :class:`Prepared` principal (the hot path).
+        """The same decision as :meth:`decide`, from a :class:`Prepared` principal."""
+        return self.decide_normalized(prepared, principal, action, resource, context, call.now, call.source_ip,
+                                      call.user_agent, call.secure_transport, call.region)
 
-        Builds only the per-call keys of ``request_context`` (``PER_CALL_KEYS``); a unit test keeps the
-        two in step.
+    def decide_normalized(
+        self,
+        prepared: Prepared,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None,
+        now: datetime,
+        source_ip: str,
+        user_agent: str,
+        secure_transport: bool,
+        region: str,
+    ) -> policy.Decision:
+        """:meth:`decide` from a :class:`Prepared` principal and the call's facts (the hot path).
+
+        The context is the prepared static part (normalised once per session) plus only the per-call keys
+        of ``request_context`` (``PER_CALL_KEYS``), written in normalised form, plus ``context`` normalised
+        on its own; the request is built with :meth:`broker.policy.Request.from_normalized`, so no key is
+        normalised twice. Merging normalised parts gives what normalising the merged context gives unless
+        a key is spelled twice or set to ``None`` (``context`` shrinks when normalised) or the prepared
+        keys collide (``Prepared.exact``); those take the general merge. Unit tests hold the two equal.
         """
-        now = call.now
-        ctx: dict[str, Any] = dict(prepared.static_context)
-        ctx["aws:currenttime"] = now
-        ctx["aws:epochtime"] = str(int(now.timestamp()))
-        ctx["aws:sourceip"] = call.source_ip
-        ctx["aws:securetransport"] = call.secure_transport
-        ctx["aws:requestedregion"] = call.region
-        if call.user_agent:
-            ctx["aws:useragent"] = call.user_agent
+        if not prepared.exact or secure_transport.__class__ is not bool:
+            return self._decide_merged(prepared, principal, action, resource, context, now, source_ip, user_agent,
+                                       secure_transport, region)
+        ctx = prepared.static_context.copy()
+        ctx["aws:currenttime"], ctx["aws:epochtime"] = time_keys(now)
+        ctx["aws:sourceip"] = source_ip
+        ctx["aws:securetransport"] = "true" if secure_transport else "false"
+        ctx["aws:requestedregion"] = region
+        if user_agent:
+            ctx["aws:useragent"] = user_agent
         if principal.mfa_authenticated_at is not None:
-            age = max(0, int((now - principal.mfa_authenticated_at).total_seconds()))
-            ctx["aws:multifactorauthage"] = str(age)
+            ctx["aws:multifactorauthage"] = str(max(0, int((now - principal.mfa_authenticated_at).total_seconds())))
         if context:
-            ctx.update(context)
-        return policy.evaluate(policy.Request(action, resource, ctx), prepared.policies)
+            extra = normalize_context(context)
+            if len(extra) != len(context):
+                return self._decide_merged(prepared, principal, action, resource, context, now, source_ip,
+                                           user_agent, secure_transport, region)
+            ctx.update(extra)
+        return policy.evaluate(policy.Request.from_normalized(action, resource, ctx), prepared.policies)
+
+    def _decide_merged(
+        self,
+        prepared: Prepared,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any] | None,
+        now: datetime,
+        source_ip: str,
+        user_agent: str,
+        secure_transport: bool,
+        region: str,
+    ) -> policy.Decision:
+        """The general merge: ``request_context`` updated with ``context``, normalised as a whole."""
+        call = CallContext(request_id="", now=now, principal=principal, source_ip=source_ip, user_agent=user_agent,
+                           secure_transport=secure_transport, region=region)
+        merged = request_context(call, principal, prepared.tags)
+        if context:
+            merged.update(context)
+        return policy.evaluate(policy.Request(action, resource, merged), prepared.policies)
 
     def decide(
         self,

@@ -162,6 +162,33 @@ class Request:
         _set_ctx(self, normalize_context(context))
         _set_action_key(self, action.lower())
 
+    @classmethod
+    def from_normalized(
+        cls,
+        action: str,
+        resource: str,
+        ctx: dict[str, tuple[str, ...] | str],
+        principal: PrincipalRef | None = None,
+        resource_account: str | None = None,
+    ) -> Request:
+        """A request whose context is already in :func:`normalize_context`'s form (the hot path).
+
+        ``ctx`` must map lower-case key names to a ``str`` or a ``tuple`` of ``str`` (what
+        ``normalize_context`` returns); it is taken over as is, not copied, and is also ``context``.
+        Equal to ``Request(action, resource, ctx, …)`` for such a ``ctx`` (unit-tested), without the
+        per-key normalisation: callers that keep a principal's keys normalised (``broker.pdp``) add only
+        the per-call keys.
+        """
+        self = _new_request(cls)
+        _set_action(self, action)
+        _set_resource(self, resource)
+        _set_context(self, ctx)
+        _set_principal(self, principal)
+        _set_resource_account(self, resource_account)
+        _set_ctx(self, ctx)
+        _set_action_key(self, action.lower())
+        return self
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Request is immutable: cannot set {name!r}")
 
@@ -193,6 +220,7 @@ _set_principal = _slots["principal"].__set__
 _set_resource_account = _slots["resource_account"].__set__
 _set_ctx = _slots["ctx"].__set__
 _set_action_key = _slots["action_key"].__set__
+_new_request = object.__new__
 
 
 class MatchedStatement(NamedTuple):

@@ -98,20 +98,23 @@ class Authenticator:
 
     def open_session(self, auth: SigV4Auth, now: datetime) -> SessionClaims:
         """The session behind an ``ASIA…`` key: the sealed token opened, matched and checked for revocation."""
+        return self.open_token(auth.access_key_id, auth.security_token, now)
+
+    def open_token(self, access_key_id: str, token: str | None, now: datetime) -> SessionClaims:
+        """:meth:`open_session` from the signing key id and the ``X-Amz-Security-Token`` sent."""
         if self.keyring is None:
             raise InvalidClientTokenId(_INVALID_TOKEN, detail="no keyring: temporary credentials are disabled")
-        token = auth.security_token
         if not token:
-            detail = f"temporary key {auth.access_key_id} sent no session token"
+            detail = f"temporary key {access_key_id} sent no session token"
             raise InvalidClientTokenId(_INVALID_TOKEN, detail=detail)
         codec = self.keyring.codec
         kid = codec.key_id_of(token)
         if kid is not None and codec.keyring.by_kid(kid) is None:
             self.keyring.reload_for_unknown(kid)  # another node may have rotated a moment ago
         claims: SessionClaims = codec.open_at(token, now)
-        if claims.access_key_id != auth.access_key_id:
+        if claims.access_key_id != access_key_id:
             raise InvalidClientTokenId(
-                _INVALID_TOKEN, detail=f"session token belongs to {claims.access_key_id}, not {auth.access_key_id}"
+                _INVALID_TOKEN, detail=f"session token belongs to {claims.access_key_id}, not {access_key_id}"
             )
         # Revocation hook (issue 4 item 6, helper-8): sessions voided by an epoch are refused here.
         if self.revocations is not None and self.revocations.is_revoked(claims, now):
