@@ -43,9 +43,11 @@ from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.policies import CachingAuthorizer
 from broker.principal import CallContext, Principal
 from broker.service.audit import LoggingAuditSink, build_event
+from broker.service.audit_writer import AuditWriter
 from broker.service.authn import Authenticator
 from broker.service.dispatch import Dispatcher
 from broker.service.keyring import KeyringService
+from broker.service.lookup_cache import NODE_STALENESS_SECONDS
 from broker.service.oidc_keys import JwksHealthCollector, build_web_identity, registered_issuers
 from broker.service.operations import all_operations
 from broker.service.ports import Authorizer, Store
@@ -99,6 +101,10 @@ def build_broker(
     keyring = KeyringService(store, envelope, clock, entropy)
     keyring.ensure()  # first start creates the keys; later starts load them
     web_identity, jwks = build_web_identity(settings, clock, keyring)
+    # a running node reuses the change counters it read for up to a second, so AssumeRoleWithWebIdentity can
+    # answer from its caches without a transaction (docs/compatibility.md); this node's own changes expire
+    # them at once (the on_iam_change hook below)
+    web_identity.lookups.max_staleness = NODE_STALENESS_SECONDS
     revocations = revocation_set_for(store)
     saml_config = sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
     saml_keys = FileSpKeys(settings.home, envelope, saml_config.entity_id, clock.now())
@@ -128,6 +134,8 @@ def build_broker(
             envelope=envelope,
             audit=build_event,
             sinks=(LoggingAuditSink(),),
+            on_iam_change=(web_identity.lookups.expire,),
+            writer=AuditWriter(store),
         ),
         registry=registry,
         requests=Counter(
@@ -154,6 +162,8 @@ def create_app(
     broker = build_broker(settings, clock=clock, store=store, entropy=entropy, authorizer=authorizer)
     app = FastAPI(title="broker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.broker = broker
+    if broker.dispatcher.writer is not None:  # queued audit events are stored before the process ends
+        app.router.on_shutdown.append(broker.dispatcher.writer.close)
     if broker.keyring is not None:  # the keyring refresher follows rotations made by other nodes
         app.router.on_startup.append(broker.keyring.start)
         app.router.on_shutdown.append(broker.keyring.stop)
@@ -251,7 +261,7 @@ async def _query(broker: Broker, request: Request) -> Response:
         if not broker.dispatcher.supports(op.name):
             raise _unsupported(op)
         dispatched = True
-        result = await run_in_threadpool(broker.dispatcher.run, call, op.service, op.name, params)
+        result = await broker.dispatcher.run_async(call, op.service, op.name, params)
         dispatched = False
         payload = encode_output(op, result, rid)
         broker.requests.labels(op.name, "OK").inc()

@@ -3,13 +3,22 @@
 The audit event of a successful call is written in the same transaction as the change it records;
 a refused call writes its event in a transaction of its own after the operation's was rolled back,
 so nothing but the refusal is stored (issue 2, item 8).
+
+:meth:`Dispatcher.run_async` is the Query API's entry: operations in ``fast_path.CACHE_ONLY_ACTIONS``
+that change nothing in the store are first run on the event loop from this node's caches, with their
+event stored by the group-committing ``AuditWriter`` before the answer (``service/fast_path.py``,
+``service/audit_writer.py``); everything else, and those operations when a cache misses, run in the
+thread pool through :meth:`Dispatcher.run`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
+
+from anyio import to_thread
 
 from broker.arn import ArnFactory
 from broker.credentials.envelope import Envelope
@@ -17,7 +26,9 @@ from broker.errors import BrokerError, InternalFailure
 from broker.ids import Entropy
 from broker.principal import CallContext
 from broker.service.audit import redact
+from broker.service.audit_writer import AuditWriter, DeferredWrite
 from broker.service.env import OpEnv, OpFunc
+from broker.service.fast_path import CACHE_ONLY_ACTIONS, CacheOnlyUnitOfWork, WouldBlock
 from broker.service.ports import Authorizer, Store
 
 __all__ = ["IAM_COUNTER", "Dispatcher"]
@@ -52,6 +63,8 @@ class Dispatcher:
         audit: AuditBuilder,
         sinks: Sequence[Callable[[Mapping[str, Any]], None]] = (),
         on_iam_change: Sequence[Callable[[], object]] = (),
+        writer: AuditWriter | None = None,
+        cache_only_actions: frozenset[str] = CACHE_ONLY_ACTIONS,
     ) -> None:
         self.store = store
         self.operations = dict(operations)
@@ -62,22 +75,91 @@ class Dispatcher:
         self.audit = audit
         self.sinks = tuple(sinks)
         self.on_iam_change = list(on_iam_change)
+        self.writer = writer
+        """Group-commits the events of the cache-only path; ``None``: every operation takes :meth:`run`."""
+        self.cache_only_actions = cache_only_actions
+        self.fallbacks = 0
+        """Cache-only attempts that had to take the general path (for tests and benchmarks)."""
 
     def supports(self, action: str) -> bool:
         return action in self.operations
 
-    def run(self, call: CallContext, service: str, action: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    async def run_async(
+        self, call: CallContext, service: str, action: str, params: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """:meth:`run` for the event loop: the cache-only path when it applies, else the thread pool."""
+        if self.writer is None or action not in self.cache_only_actions:
+            return await to_thread.run_sync(partial(self.run, call, service, action, params))
+        op = self.operations[action]
+        tx = CacheOnlyUnitOfWork()
+        env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
+        try:
+            result = op(env, params)
+            event = self._event(env, call, service, action, params, result)
+        except WouldBlock:  # a cache missed: the general path, carrying any write deferred so far
+            self.fallbacks += 1
+            return await to_thread.run_sync(partial(self.run, call, service, action, params, tuple(tx.deferred)))
+        except BrokerError as error:
+            await self._refusal_async(call, service, action, params, error)
+            raise
+        except Exception as exc:
+            _log.exception("operation %s failed (request %s)", action, call.request_id)
+            failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
+            await self._refusal_async(call, service, action, params, failure)
+            raise failure from exc
+        try:
+            await self.writer.write(event, tx.deferred)
+        except Exception as exc:  # not stored: the caller gets no credentials
+            _log.exception("could not store the audit event of request %s", call.request_id)
+            raise InternalFailure(
+                "An internal error occurred. Please retry your request.", detail=f"audit write failed: {exc!r}"
+            ) from exc
+        self._emit(event)
+        return result
+
+    async def _refusal_async(
+        self, call: CallContext, service: str, action: str, params: Mapping[str, Any], error: BrokerError
+    ) -> None:
+        """:meth:`record_refusal` through the writer (the event loop must not wait on the store)."""
+        assert self.writer is not None
+        try:
+            event = self.audit(call, service, action, params, None, error)
+            await self.writer.write(event)
+        except Exception:  # the refusal itself must still reach the caller
+            _log.exception("could not record the audit event of request %s", call.request_id)
+            return
+        self._emit(event)
+
+    def _event(
+        self, env: OpEnv, call: CallContext, service: str, action: str, params: Mapping[str, Any],
+        result: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        event = self.audit(call, service, action, params, result, None)
+        if env.audit_data:  # what the operation noted (redacted like the rest of the event)
+            event["additionalEventData"] = {**event.get("additionalEventData", {}), **redact(env.audit_data)}
+        return event
+
+    def run(
+        self,
+        call: CallContext,
+        service: str,
+        action: str,
+        params: Mapping[str, Any],
+        deferred: Sequence[DeferredWrite] = (),
+    ) -> Mapping[str, Any]:
+        """Run ``action`` in one store transaction with its audit event; ``deferred`` writes (left by a
+        cache-only attempt that stopped) are applied first in the same transaction."""
         op = self.operations[action]
         try:
             with self.store.transaction() as tx:
+                for write in deferred:
+                    write(tx)
                 env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
                 result = op(env, params)
                 changed = service == "iam" and _mutates(action)
                 if changed:  # other nodes' policy caches follow this counter (the PDP refresher polls it)
                     tx.security.bump(IAM_COUNTER)
-                event = self.audit(call, service, action, params, result, None)
-                if env.audit_data:  # what the operation noted (redacted like the rest of the event)
-                    event["additionalEventData"] = {**event.get("additionalEventData", {}), **redact(env.audit_data)}
+                event = self._event(env, call, service, action, params, result)
                 tx.audit.record(event)
             if changed:  # this node's policy cache drops what it holds at once
                 for hook in self.on_iam_change:

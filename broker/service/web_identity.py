@@ -23,7 +23,9 @@ the full trace with the claims redacted (:attr:`WebIdentityServices.audit_claims
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,7 +44,8 @@ from broker.federation.oidc.jwks import ProviderKeys
 from broker.federation.oidc.keys import KeySet
 from broker.federation.oidc.verify import Rules, verify_token
 from broker.service.env import OpEnv
-from broker.service.lookup_cache import ChangeGatedCache, LookupView
+from broker.service.fast_path import WouldBlock
+from broker.service.lookup_cache import NODE_STALENESS_SECONDS, ChangeGatedCache, LookupView
 from broker.service.session_tags import add_tag_context
 from broker.service.sts.common import check_duration, check_session_policies, check_source_identity, check_tags
 from broker.service.sts.role_use import RoleUse
@@ -72,6 +75,40 @@ class KeySource(Protocol):
         ...
 
 
+class RecentKeys:
+    """The key set :class:`KeySource` last returned for each provider record, for ``max_age`` seconds.
+
+    The cache-only path (``service/fast_path.py``) may not call the key source, which can fetch; it uses
+    the key set the source returned less than ``max_age`` ago for the *same* provider record (a changed
+    provider is a new record from the lookup cache) if it holds the token's ``kid``, and otherwise takes
+    the general path, which asks the source (refetch on an unknown ``kid``, expiry, single flight). A key
+    the issuer removed is therefore accepted on this node for at most ``max_age`` seconds longer than the
+    source itself accepts it (docs/compatibility.md).
+    """
+
+    def __init__(
+        self, max_age: float = NODE_STALENESS_SECONDS, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age = max_age
+        self.monotonic = monotonic
+        self._sets: dict[str, tuple[float, object, KeySet]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, provider: Any, keys: KeySet) -> None:
+        with self._lock:
+            self._sets[provider.url] = (self.monotonic(), provider, keys)
+
+    def peek(self, provider: Any, kid: str) -> KeySet | None:
+        with self._lock:
+            found = self._sets.get(provider.url)
+        if found is None:
+            return None
+        at, remembered, keys = found
+        if remembered is not provider or not 0 <= self.monotonic() - at < self.max_age or kid not in keys:
+            return None
+        return keys
+
+
 class Keyring(Protocol):
     @property
     def codec(self) -> Any: ...
@@ -90,6 +127,8 @@ class WebIdentityServices:
     """This node's ``RoleLastUsed`` throttle (``service/sts/role_use.py``)."""
     lookups: ChangeGatedCache = field(default_factory=ChangeGatedCache)
     """This node's provider/role/tag lookups, dropped when the ``iam``/``providers`` counters move."""
+    recent_keys: RecentKeys = field(default_factory=RecentKeys)
+    """Key sets for the cache-only path (``RecentKeys``)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +164,13 @@ def verify_web_identity(
             f"No OpenIDConnect provider found in your account for {unverified.issuer}",
             detail=f"no provider registered with the exact issuer URL {unverified.issuer!r}",
         )
-    keys = services.keys.keys(provider.url, unverified.key_id, provider)
+    if getattr(env.tx, "cache_only", False):  # the event-loop path may not fetch keys
+        keys = services.recent_keys.peek(provider, unverified.key_id)
+        if keys is None:
+            raise WouldBlock("issuer keys")
+    else:
+        keys = services.keys.keys(provider.url, unverified.key_id, provider)
+        services.recent_keys.remember(provider, keys)
     return verify_token(
         unverified,
         provider_arn=provider.arn,

@@ -94,3 +94,64 @@ def test_bounded() -> None:
     assert cache.loads == 3
     assert view.get("c", lambda: 2) == 1  # the newest survived the reset
     assert view.get("a", lambda: 2) == 2
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_counters_are_reused_for_max_staleness_then_read_again() -> None:
+    clock = FakeMonotonic()
+    cache = ChangeGatedCache(max_staleness=1.0, monotonic=clock)
+    first = _tx(iam=1, providers=1)
+    assert cache.view(first).get("k", lambda: "v1") == "v1"
+    moved = _tx(iam=2, providers=1)  # another node changed something
+    clock.now += 0.999
+    assert cache.view(moved).get("k", lambda: "v2") == "v1"  # within the bound: not read
+    assert moved.security.reads == 0
+    clock.now += 0.001
+    assert cache.view(moved).get("k", lambda: "v2") == "v2"  # the bound reached: read, moved, reloaded
+    assert moved.security.reads == 1
+    assert cache.counter_reads == 2
+
+
+def test_fresh_view_needs_a_recent_read() -> None:
+    clock = FakeMonotonic()
+    cache = ChangeGatedCache(max_staleness=1.0, monotonic=clock)
+    assert cache.fresh_view() is None  # never read
+    cache.view(_tx(iam=1))
+    view = cache.fresh_view()
+    assert view is not None and view.stamp == (1, 0)
+    clock.now -= 5  # a clock that went backwards is not trusted
+    assert cache.fresh_view() is None
+    assert ChangeGatedCache().fresh_view() is None  # max_staleness 0: always read
+
+
+def test_expire_forces_the_next_read() -> None:
+    clock = FakeMonotonic()
+    cache = ChangeGatedCache(max_staleness=1.0, monotonic=clock)
+    cache.view(_tx(iam=1)).get("k", lambda: "v1")
+    cache.expire()  # a change committed through this node
+    assert cache.fresh_view() is None
+    assert cache.view(_tx(iam=2)).get("k", lambda: "v2") == "v2"
+
+
+def test_a_read_overtaken_by_expire_is_not_fresh() -> None:
+    clock = FakeMonotonic()
+    cache = ChangeGatedCache(max_staleness=1.0, monotonic=clock)
+
+    class Racing(FakeSecurity):
+        def counters(self) -> dict[str, int]:
+            out = super().counters()
+            cache.expire()  # a local change commits while this (older) read is in flight
+            return out
+
+    security = Racing()
+    security.values["iam"] = 1
+    tx = FakeTx(security)
+    cache.view(tx)
+    assert cache.fresh_view() is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,20 @@ def _parse_time(value: Any) -> datetime:
     raise ValueError("audit event has no eventTime")
 
 
+def _values(event: dict[str, Any]) -> dict[str, Any]:
+    identity = event.get("userIdentity") or {}
+    return {
+        "event_id": str(event["eventID"]),
+        "event_time": _parse_time(event["eventTime"]),
+        "event_source": str(event["eventSource"]),
+        "event_name": str(event["eventName"]),
+        "principal_arn": identity.get("arn"),
+        "request_id": str(event["requestID"]),
+        "error_code": event.get("errorCode"),
+        "event": event,
+    }
+
+
 class AuditRepository:
     """Audit events of one transaction. Events are append-only: there is no update or delete."""
 
@@ -39,19 +54,16 @@ class AuditRepository:
     def record(self, event: dict[str, Any]) -> None:
         """Append ``event`` (already redacted). Required members: eventID, eventTime, eventSource,
         eventName, requestID."""
-        identity = event.get("userIdentity") or {}
-        values = {
-            "event_id": str(event["eventID"]),
-            "event_time": _parse_time(event["eventTime"]),
-            "event_source": str(event["eventSource"]),
-            "event_name": str(event["eventName"]),
-            "principal_arn": identity.get("arn"),
-            "request_id": str(event["requestID"]),
-            "error_code": event.get("errorCode"),
-            "event": event,
-        }
         self.session.flush()  # the operation's pending changes first, as before
-        self.session.execute(_INSERT, values)
+        self.session.execute(_INSERT, _values(event))
+
+    def record_many(self, events: Sequence[dict[str, Any]]) -> None:
+        """Append ``events`` with one multi-row insert (the group-committed audit writer's batch)."""
+        if not events:
+            return
+        rows = [_values(event) for event in events]
+        self.session.flush()
+        self.session.execute(_INSERT, rows)
 
     def list(
         self,

@@ -1,0 +1,130 @@
+"""Group-committed audit events for operations that change nothing else in the store (issue 5).
+
+SPEC.md §3.5 wants every request's audit event in the store; issue 2 item 8 wants a change and its event in
+one transaction. AssumeRoleWithWebIdentity changes nothing (``RoleLastUsed`` is throttled to one write a
+minute per role and node, ``service/sts/role_use.py``), so a transaction per request buys nothing but a
+``COMMIT`` per request. This writer takes the events of such operations from any number of requests and
+stores them in batches: one transaction, one multi-row ``INSERT``, one ``COMMIT`` per batch. Each
+submitter gets a future that resolves once *its* batch has committed, and the request answers only then,
+so what a caller sees is as durable as before; a failed write fails the request (``InternalFailure``)
+and the credentials minted for it are never returned.
+
+Batches form on their own under concurrency: the writer thread takes everything queued while the previous
+batch committed (at most ``max_batch``). A batch that fails is retried one event per transaction, so one
+bad event fails only its own request. Operations may defer small writes into the same batch transaction
+(``deferred``, e.g. ``tx.iam.record_role_use``); they are applied before the batch's events.
+
+Mutating IAM operations keep their same-transaction event (``service/dispatch.py``); only operations the
+dispatcher runs on its cache-only path (``service/fast_path.py``) use this writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.service.ports import Store
+
+__all__ = ["AuditWriter", "DeferredWrite"]
+
+_log = logging.getLogger("broker.service.audit")
+
+DeferredWrite = Callable[[Any], None]
+"""A write applied to the batch's unit of work before its events (``lambda tx: tx.iam.record_role_use(…)``)."""
+
+
+@dataclass
+class _Item:
+    event: dict[str, Any]
+    deferred: tuple[DeferredWrite, ...]
+    future: Future[None] = field(default_factory=Future)
+
+
+class AuditWriter:
+    """One per process: a thread that stores queued audit events in group-committed batches."""
+
+    def __init__(self, store: Store, *, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: list[_Item] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        """Batches committed (for tests and benchmarks)."""
+        self.events = 0
+        """Events committed (for tests and benchmarks)."""
+
+    def submit(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> Future[None]:
+        """Queue ``event`` (already redacted); the future resolves when it is committed, or fails with
+        the store's error. Refused (``RuntimeError``) after :meth:`close`."""
+        item = _Item(dict(event), tuple(deferred))
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the audit writer is closed")
+            self._queue.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="broker-audit-writer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return item.future
+
+    async def write(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> None:
+        """:meth:`submit` and wait for the commit without blocking the event loop."""
+        await asyncio.wrap_future(self.submit(event, deferred))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Refuse new events, store every queued one, stop the thread (the app's shutdown hook)."""
+        with self._cond:
+            self._closed = True
+            thread = self._thread
+            self._cond.notify()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:  # closed and drained
+                    self._thread = None
+                    return
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Item]) -> None:
+        try:
+            self._store(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _log.exception("could not store the audit event of request %s", batch[0].event.get("requestID"))
+                _settle(batch[0].future, exc)
+                return
+            for item in batch:  # one at a time: a bad event fails its own request only
+                self._commit([item])
+            return
+        self.batches += 1
+        self.events += len(batch)
+        for item in batch:
+            _settle(item.future, None)
+
+    def _store(self, batch: list[_Item]) -> None:
+        with self.store.transaction() as tx:
+            for item in batch:
+                for write in item.deferred:
+                    write(tx)
+            tx.audit.record_many([item.event for item in batch])
+
+
+def _settle(future: Future[None], error: BaseException | None) -> None:
+    if future.set_running_or_notify_cancel():
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
