@@ -68,7 +68,7 @@ def test_upgrade_from_empty_matches_metadata(empty_engine: sa.Engine) -> None:
     assert differences(empty_engine) == []
     assert tables(empty_engine) == set(Base.metadata.tables) | {"alembic_version"}
     with empty_engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == "0002_oidc_pinned_jwks"
+        assert current_revision(conn) == head_revision() == "0003_keyring_saml_sp"
 
 
 def test_upgrade_is_idempotent(empty_engine: sa.Engine) -> None:

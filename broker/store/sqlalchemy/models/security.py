@@ -18,10 +18,13 @@ __all__ = ["ChangeCounterRow", "KeyringKeyRow", "MfaDeviceRow", "ReplayRow", "Re
 
 
 class KeyringKeyRow(Base):
-    """One keyring key: AES-256-GCM session-token key or JWT signing key, sealed at rest."""
+    """One keyring key: AES-256-GCM session-token key, JWT signing key or SAML SP key pair, sealed at rest.
+
+    ``certificate`` is public: the self-signed X.509 certificate (DER) of a ``saml-sp`` key, which the SP
+    metadata publishes (migration 0003); ``None`` for the other purposes."""
 
     __tablename__ = "keyring_keys"
-    __table_args__ = (CheckConstraint("purpose IN ('session-token', 'jwt-signing')", name="purpose"),)
+    __table_args__ = (CheckConstraint("purpose IN ('session-token', 'jwt-signing', 'saml-sp')", name="purpose"),)
 
     key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(32), index=True)
@@ -30,6 +33,7 @@ class KeyringKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    certificate: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class RevocationRow(Base):

@@ -34,6 +34,7 @@ __all__ = [
     "KeyringKeyRecord",
     "MfaDeviceRecord",
     "RevocationRecord",
+    "SamlSpKeyRecord",
     "ScopeKind",
     "SecurityRepository",
     "bump_counter",
@@ -42,6 +43,8 @@ __all__ = [
 KeyPurpose = Literal["session-token", "jwt-signing"]
 ScopeKind = Literal["role", "session", "subject", "provider"]
 _PURPOSES = ("session-token", "jwt-signing")
+SAML_SP = "saml-sp"
+"""The SAML SP key pair's purpose. Kept apart from :data:`KeyPurpose`: the token keyring never sees it."""
 _SCOPES = ("role", "session", "subject", "provider")
 
 
@@ -57,6 +60,22 @@ class KeyringKeyRecord:
 
     def __repr__(self) -> str:
         return f"KeyringKeyRecord(key_id={self.key_id!r}, purpose={self.purpose!r}, sealed_key=**********)"
+
+
+@dataclass(frozen=True, slots=True)
+class SamlSpKeyRecord:
+    """A ``saml-sp`` keyring row: the sealed PKCS#8 private key and its public certificate (DER)."""
+
+    key_id: str
+    algorithm: str
+    sealed_key: bytes
+    certificate: bytes
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+    def __repr__(self) -> str:
+        return f"SamlSpKeyRecord(key_id={self.key_id!r}, sealed_key=**********, certificate=<{len(self.certificate)}>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +122,13 @@ def _key(row: KeyringKeyRow) -> KeyringKeyRecord:
     purpose: KeyPurpose = "session-token" if row.purpose == "session-token" else "jwt-signing"
     return KeyringKeyRecord(
         row.key_id, purpose, row.algorithm, row.sealed_key, row.created_at, row.activated_at, row.retired_at
+    )
+
+
+def _sp_key(row: KeyringKeyRow) -> SamlSpKeyRecord:
+    return SamlSpKeyRecord(
+        row.key_id, row.algorithm, row.sealed_key, row.certificate or b"", row.created_at, row.activated_at,
+        row.retired_at,
     )
 
 
@@ -165,15 +191,48 @@ class SecurityRepository:
         return _key(row)
 
     def get_key(self, key_id: str) -> KeyringKeyRecord | None:
+        """A session-token or JWT signing key (``None`` for a missing id or a ``saml-sp`` key)."""
         row = self.session.get(KeyringKeyRow, key_id)
-        return _key(row) if row is not None else None
+        return _key(row) if row is not None and row.purpose in _PURPOSES else None
 
     def list_keys(self, purpose: KeyPurpose | None = None) -> list[KeyringKeyRecord]:
-        """Keys oldest first (by creation time, then id)."""
+        """Session-token and JWT signing keys (all of them, or one purpose) oldest first (by creation time, then
+        id). ``saml-sp`` keys are listed by :meth:`list_saml_sp_keys` only."""
         stmt = select(KeyringKeyRow).order_by(KeyringKeyRow.created_at, KeyringKeyRow.key_id)
         if purpose is not None:
             stmt = stmt.where(KeyringKeyRow.purpose == purpose)
+        else:
+            stmt = stmt.where(KeyringKeyRow.purpose.in_(_PURPOSES))
         return [_key(r) for r in self.session.scalars(stmt)]
+
+    def add_saml_sp_key(
+        self,
+        key_id: str,
+        algorithm: str,
+        sealed_key: bytes,
+        certificate: bytes,
+        created_at: datetime,
+        activated_at: datetime | None = None,
+    ) -> SamlSpKeyRecord:
+        """Insert a ``saml-sp`` key; bumps ``keyring`` like every keyring change."""
+        row = KeyringKeyRow(
+            key_id=key_id, purpose=SAML_SP, algorithm=algorithm, sealed_key=sealed_key, certificate=certificate,
+            created_at=created_at, activated_at=activated_at, retired_at=None,
+        )
+        self.session.add(row)
+        self.session.flush()
+        self.bump("keyring")
+        return _sp_key(row)
+
+    def list_saml_sp_keys(self) -> list[SamlSpKeyRecord]:
+        """``saml-sp`` keys oldest first (by creation time, then id). ``activate_key``, ``retire_key`` and
+        ``delete_key`` apply to them by id."""
+        stmt = (
+            select(KeyringKeyRow)
+            .where(KeyringKeyRow.purpose == SAML_SP)
+            .order_by(KeyringKeyRow.created_at, KeyringKeyRow.key_id)
+        )
+        return [_sp_key(r) for r in self.session.scalars(stmt)]
 
     def activate_key(self, key_id: str, at: datetime) -> bool:
         return self._set_key(key_id, activated_at=at)

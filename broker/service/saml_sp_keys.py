@@ -1,0 +1,290 @@
+"""Broker's SAML SP key pair in the store-backed keyring: one key for every node that shares the store.
+
+Issue 6: ``GET /saml/metadata`` publishes "signing and encryption certificates from the keyring". The key
+pair (RSA-3072 and its self-signed certificate, :func:`~broker.federation.saml.sp_keys.generate_sp_key_pair`)
+is a keyring row of purpose ``saml-sp``: the PKCS#8 private key sealed by the master key with the keyring's
+associated data ``keyring:KID``, the certificate (public) beside it. Every node reads the same rows, so
+all of them publish the same certificate and decrypt what an IdP encrypted to it.
+
+- **Created once, race-safe** (:meth:`StoreSpKeys.ensure`): the key is generated outside any
+  transaction (RSA-3072 takes a moment), then inserted in a transaction that first bumps the ``keyring``
+  change counter. The bump holds the counter row's lock until commit (PostgreSQL: ``INSERT … ON CONFLICT
+  DO UPDATE``; SQLite: the write lock), so of two nodes starting together the second re-reads after the
+  first committed, finds the active key and discards its own.
+- **Migrated**: a node that still has the sealed file of earlier versions (``BROKER_HOME/saml-sp-key.sealed``)
+  inserts that pair as the first active key, so IdPs configured with its certificate keep working. If the
+  store already has an active key, a different file key is kept as *retired*: it still decrypts assertions
+  IdPs encrypted to it, and is no longer published. Once its pair is in the store the file is renamed
+  ``saml-sp-key.sealed.migrated`` (kept, not deleted: it is key material the operator may want to destroy).
+- **Followed**: readers re-check the ``keyring`` counter at most every ``poll_seconds`` and reload when it
+  moved (another node prepared or rotated a key).
+- **Rotation-ready**: :meth:`StoreSpKeys.prepare_next` adds a standby key that the metadata lists as a second
+  encryption certificate, and that already decrypts; :meth:`StoreSpKeys.rotate` makes it the active one
+  (signing AuthnRequests, first in the metadata) and retires the old key, which keeps decrypting for
+  :data:`RETIRED_GRACE` and is then purged.
+
+A key whose seal does not open, or whose certificate does not match its private key, is skipped and logged
+(fail closed for that key). Key material is never logged or repr'd.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from broker.clock import Clock
+from broker.credentials.envelope import Envelope, EnvelopeError
+from broker.federation.saml.sp_keys import FILE_NAME, SpKeyPair, generate_sp_key_pair, open_sp_key_pair
+from broker.ids import Entropy
+from broker.service.ports import Store
+
+__all__ = ["ALGORITHM", "RETIRED_GRACE", "SpKey", "StoreSpKeys"]
+
+_log = logging.getLogger("broker.saml.keys")
+
+ALGORITHM = "RSA-3072"
+RETIRED_GRACE = timedelta(days=2)
+"""How long a retired SP key keeps decrypting: IdPs re-read SP metadata at least daily in practice."""
+
+
+def _aad(kid: str) -> bytes:
+    return f"keyring:{kid}".encode()  # the keyring's associated data (broker/service/keyring.py)
+
+
+def _spki(public: Any) -> bytes:
+    return bytes(public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+@dataclass(frozen=True)
+class SpKey:
+    """One ``saml-sp`` keyring key, opened."""
+
+    key_id: str
+    pair: SpKeyPair = field(repr=False)
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.activated_at is not None and self.activated_at <= now and (
+            self.retired_at is None or self.retired_at > now
+        )
+
+    def is_next(self, now: datetime) -> bool:
+        """Prepared for the next rotation: not active yet, not retired."""
+        return self.retired_at is None and (self.activated_at is None or self.activated_at > now)
+
+
+class StoreSpKeys:
+    """The SP key pair from the store; implements the web layer's ``SpKeySource`` and the validator's
+    ``sp_private_keys`` callable."""
+
+    def __init__(
+        self,
+        store: Store,
+        envelope: Envelope,
+        clock: Clock,
+        entropy: Entropy,
+        *,
+        entity_id: str,
+        legacy_home: Path | None = None,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.envelope = envelope
+        self.clock = clock
+        self.entropy = entropy
+        self.entity_id = entity_id
+        self.legacy_home = legacy_home
+        self.poll_seconds = poll_seconds
+        self._keys: tuple[SpKey, ...] = ()
+        self._counter = -1
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"StoreSpKeys({[k.key_id for k in self._keys]})"
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def load(self) -> tuple[SpKey, ...]:
+        """Read every ``saml-sp`` key from the store and replace the snapshot."""
+        with self.store.transaction() as tx:
+            counter = tx.security.counter("keyring")
+            records = tx.security.list_saml_sp_keys()
+        keys = tuple(k for k in (self._open(r) for r in records) if k is not None)
+        with self._lock:
+            self._keys, self._counter, self._checked = keys, counter, self.clock.monotonic()
+        return keys
+
+    def _open(self, record: Any) -> SpKey | None:
+        try:
+            der = self.envelope.open(record.sealed_key, _aad(record.key_id))
+            private = serialization.load_der_private_key(der, password=None)
+            cert = x509.load_der_x509_certificate(record.certificate)
+        except (EnvelopeError, ValueError) as exc:
+            _log.error("SAML SP key %s cannot be opened: %s", record.key_id, type(exc).__name__)
+            return None
+        if _spki(cert.public_key()) != _spki(private.public_key()):
+            _log.error("SAML SP key %s: the stored certificate is not the private key's; key skipped", record.key_id)
+            return None
+        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        return SpKey(record.key_id, SpKeyPair(pem, record.certificate), record.created_at, record.activated_at,
+                     record.retired_at)
+
+    def _follow(self) -> tuple[SpKey, ...]:
+        """The snapshot, reloaded first when ``poll_seconds`` passed and the ``keyring`` counter moved."""
+        if self.clock.monotonic() - self._checked < self.poll_seconds:
+            return self._keys
+        with self.store.transaction() as tx:
+            counter = tx.security.counter("keyring")
+        if counter != self._counter:
+            return self.load()
+        self._checked = self.clock.monotonic()
+        return self._keys
+
+    # --- creation --------------------------------------------------------------------------------
+
+    def _new_id(self, now: datetime) -> str:
+        return f"sp-{now:%Y%m%d%H%M%S}-{self.entropy.token_bytes(4).hex()}"
+
+    def _legacy_pair(self) -> SpKeyPair | None:
+        if self.legacy_home is None:
+            return None
+        path = self.legacy_home / FILE_NAME
+        if not path.exists():
+            return None
+        try:
+            return open_sp_key_pair(path.read_bytes(), self.envelope)
+        except (EnvelopeError, ValueError, KeyError) as exc:
+            _log.error("the SAML SP key file %s cannot be opened (%s); not migrated", path, type(exc).__name__)
+            return None
+
+    def _insert(self, tx: Any, pair: SpKeyPair, now: datetime, *, activated_at: datetime | None,
+                retired_at: datetime | None = None) -> str:
+        kid = self._new_id(now)
+        private = serialization.load_pem_private_key(pair.private_key_pem, password=None)
+        der = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        sealed = self.envelope.seal(der, _aad(kid))
+        tx.security.add_saml_sp_key(kid, ALGORITHM, sealed, pair.certificate_der, now, activated_at=activated_at)
+        if retired_at is not None:
+            tx.security.retire_key(kid, retired_at)
+        return kid
+
+    def ensure(self) -> SpKey:
+        """Load; on the first start of the first node create the active key (or migrate the file key)."""
+        keys = self.load()
+        now = self.clock.now()
+        legacy = self._legacy_pair()
+        known = {k.pair.certificate_der for k in keys}
+        if any(k.is_active(now) for k in keys) and (legacy is None or legacy.certificate_der in known):
+            if legacy is not None:
+                self._retire_file()
+            return self.current()
+        candidate = legacy or generate_sp_key_pair(self.entity_id, now)
+        with self.store.transaction() as tx:
+            tx.security.bump("keyring")  # serializes creators: the counter row stays locked until commit
+            records = tx.security.list_saml_sp_keys()
+            active = [r for r in records if r.activated_at is not None and r.activated_at <= now
+                      and (r.retired_at is None or r.retired_at > now)]
+            stored = {r.certificate for r in records}
+            if not active:
+                kid = self._insert(tx, candidate, now, activated_at=now)
+                _log.info("SAML SP key %s created (%s)", kid, "migrated from " + FILE_NAME if legacy else "new")
+            elif legacy is not None and legacy.certificate_der not in stored:
+                kid = self._insert(tx, legacy, now, activated_at=now, retired_at=now)
+                _log.warning("SAML SP key file %s differs from the store's key: kept as retired key %s (decrypts "
+                             "for %s, not published)", FILE_NAME, kid, RETIRED_GRACE)
+        if legacy is not None:
+            self._retire_file()
+        self.load()
+        return self.current()
+
+    def _retire_file(self) -> None:
+        """The file's pair is in the store now: rename the file so later starts do not import it again."""
+        assert self.legacy_home is not None
+        path = self.legacy_home / FILE_NAME
+        try:
+            path.replace(path.with_name(FILE_NAME + ".migrated"))
+        except OSError as exc:
+            _log.warning("could not rename %s after migrating it into the store: %s", path, exc)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def current(self) -> SpKey:
+        """The newest active key; ``LookupError`` when there is none (``ensure`` was not run)."""
+        now = self.clock.now()
+        active = [k for k in self._follow() if k.is_active(now)]
+        if not active:
+            raise LookupError("no active SAML SP key")
+        return max(active, key=lambda k: (k.activated_at, k.created_at, k.key_id))
+
+    def next_key(self) -> SpKey | None:
+        """The key prepared for the next rotation, if any (newest)."""
+        now = self.clock.now()
+        ready = [k for k in self._follow() if k.is_next(now)]
+        return max(ready, key=lambda k: (k.created_at, k.key_id)) if ready else None
+
+    def signing_key_pem(self) -> bytes | None:
+        return self.current().pair.private_key_pem
+
+    def signing_certificates(self) -> Sequence[bytes]:
+        return (self.current().pair.certificate_der,)
+
+    def encryption_certificates(self) -> Sequence[bytes]:
+        """The active certificate, then the next one (IdPs that read it early encrypt to it; it decrypts)."""
+        following = self.next_key()
+        current = self.current().pair.certificate_der
+        return (current,) if following is None else (current, following.pair.certificate_der)
+
+    def __call__(self) -> Sequence[bytes]:
+        """Private keys (PEM) that may decrypt an assertion: active, next, then retired ones, newest first."""
+        now = self.clock.now()
+        keys = [k for k in self._follow() if k.retired_at is None or now - k.retired_at < RETIRED_GRACE]
+        keys.sort(key=lambda k: (k.is_active(now), k.is_next(now), k.created_at, k.key_id), reverse=True)
+        return tuple(k.pair.private_key_pem for k in keys)
+
+    # --- rotation --------------------------------------------------------------------------------
+
+    def prepare_next(self) -> SpKey:
+        """Add a standby key (published as the next encryption certificate, decrypting already)."""
+        existing = self.next_key()
+        if existing is not None:
+            return existing
+        now = self.clock.now()
+        pair = generate_sp_key_pair(self.entity_id, now)
+        with self.store.transaction() as tx:
+            tx.security.bump("keyring")
+            if not any(r.retired_at is None and (r.activated_at is None or r.activated_at > now)
+                       for r in tx.security.list_saml_sp_keys()):
+                self._insert(tx, pair, now, activated_at=None)
+        self.load()
+        following = self.next_key()
+        assert following is not None
+        return following
+
+    def rotate(self) -> SpKey:
+        """Activate the next key (preparing one if needed), retire the current one, purge expired keys."""
+        following = self.prepare_next()
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            for record in tx.security.list_saml_sp_keys():
+                if record.key_id == following.key_id:
+                    tx.security.activate_key(record.key_id, now)
+                elif record.retired_at is None:
+                    tx.security.retire_key(record.key_id, now)
+                elif now - record.retired_at >= RETIRED_GRACE:
+                    tx.security.delete_key(record.key_id)
+        self.load()
+        _log.info("rotated the SAML SP key: %s is now active", following.key_id)
+        return self.current()
