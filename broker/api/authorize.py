@@ -29,8 +29,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.credentials.sigv4 import SignedRequest
 from broker.errors import AccessDenied, BrokerError, InternalFailure, RequestEntityTooLarge, ValidationError
@@ -42,7 +43,10 @@ from broker.principal import CallContext, Principal
 if TYPE_CHECKING:
     from broker.api.app import Broker
 
-__all__ = ["AUTHORIZE_ACTION", "AUTHORIZE_PATH", "AUTHORIZE_SERVICE", "authorize", "install_authorize"]
+__all__ = [
+    "AUTHORIZE_ACTION", "AUTHORIZE_PATH", "AUTHORIZE_SERVICE", "AuthorizeEndpoint", "authorize", "install_authorize",
+    "serve",
+]
 
 AUTHORIZE_SERVICE = "broker"
 """The SigV4 service name calls to ``/v1/authorize`` are signed for."""
@@ -80,25 +84,82 @@ def build_pdp(broker: Broker) -> tuple[PolicyDecisionPoint, PolicyRefresher | No
 
 
 def install_authorize(app: FastAPI, broker: Broker) -> PolicyDecisionPoint:
-    """Mount ``/v1/authorize`` with the node's PDP; its policy refresher runs with the app."""
+    """Mount ``/v1/authorize`` with the node's PDP; its policy refresher runs with the app.
+
+    ``POST /v1/authorize`` is answered by :class:`AuthorizeEndpoint`, a plain ASGI layer in front of the
+    router: the hot path skips route matching over every other route, the exception and exit-stack
+    layers and Starlette's request/response objects (docs/performance.md). The Starlette route stays
+    mounted for everything else on that path (``405`` for other methods) and answers the same way.
+    """
     pdp, refresher = build_pdp(broker)
     app.state.pdp = pdp
     if refresher is not None:
         app.router.on_startup.append(refresher.start)
         app.router.on_shutdown.append(refresher.stop)
-    # A plain Starlette route: the endpoint reads the raw request itself, so FastAPI's dependency solving
-    # and response validation would only add latency on the hot path (docs/performance.md).
     app.router.add_route(AUTHORIZE_PATH, authorize, methods=["POST"], include_in_schema=False)
+    app.add_middleware(AuthorizeEndpoint, pdp=pdp, broker=broker)
     return pdp
 
 
-def _error(error: BrokerError, rid: str) -> JSONResponse:
+class AuthorizeEndpoint:
+    """ASGI layer serving ``POST /v1/authorize`` itself; every other request goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, *, pdp: PolicyDecisionPoint, broker: Broker | None = None) -> None:
+        self.app = app
+        self.pdp = pdp
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != AUTHORIZE_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(scope, receive)
+        status, headers, content = await serve(self.pdp, self.broker, scope, body)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | _TooLarge:
+    """The request body, or :class:`_TooLarge` as soon as it passes ``MAX_BODY_BYTES`` (declared or sent)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+            return _TooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: nothing to answer
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return _TooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _error(error: BrokerError, rid: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     body = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": rid}
-    return JSONResponse(body, status_code=error.status, headers={"x-amzn-RequestId": rid})
+    return error.status, *_json(body, rid)
 
 
-def _signed(request: Request, body: bytes) -> SignedRequest:
-    scope = request.scope
+def _json(body: dict[str, Any], rid: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    # Starlette's JSONResponse rendering (compact, UTF-8), with its content-type and length.
+    content = _dumps(body).encode("utf-8")
+    headers = [(b"content-length", str(len(content)).encode("latin-1")), (b"content-type", b"application/json"),
+               (b"x-amzn-requestid", rid.encode("latin-1"))]
+    return headers, content
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _signed(scope: Scope, body: bytes) -> SignedRequest:
     return SignedRequest.build(
         method=scope["method"],
         path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
@@ -111,7 +172,7 @@ def _signed(request: Request, body: bytes) -> SignedRequest:
 def _sealed_only(signed: SignedRequest, body: bytes) -> bool:
     """Scheduling hint only (never a security decision): the caller signs with an ``ASIA`` key and the
     question names an ``ASIA`` key or a bearer token, so no store I/O is expected: decide on the event loop."""
-    auth = signed.header_values("authorization")
+    auth = signed.header_tuple("authorization")
     caller = bool(auth) and "Credential=ASIA" in auth[0]
     return caller and (b"Credential=ASIA" in body or b'"bearer_token"' in body)
 
@@ -145,7 +206,7 @@ def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: 
         raise AccessDenied(allowed.denial, detail=allowed.reason)
     facts = RequestFacts(source_ip=question.source_ip, secure_transport=question.secure_transport)
     if question.request is not None:
-        agents = question.request.header_values("user-agent")
+        agents = question.request.header_tuple("user-agent")
         facts.user_agent = agents[0] if agents else ""
         result = pdp.authorize_sigv4(
             question.request, question.action, question.resource, context=question.context, now=now, facts=facts,
@@ -160,38 +221,54 @@ def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: 
     return result.to_json()
 
 
-async def authorize(request: Request) -> Response:
-    pdp: PolicyDecisionPoint = request.app.state.pdp
+async def serve(
+    pdp: PolicyDecisionPoint, broker: Broker | None, scope: Scope, body: bytes | _TooLarge
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) of the answer to one ``POST /v1/authorize``."""
     rid = request_id(pdp.entropy)
     seen = _Seen()
     try:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if isinstance(body, _TooLarge):
             raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge(f"Request body must be at most {MAX_BODY_BYTES} bytes")
-        signed = _signed(request, body)
+        signed = _signed(scope, body)
         if _sealed_only(signed, body):
             answer = _answer(pdp, signed, body, seen)
         else:
             answer = await run_in_threadpool(_answer, pdp, signed, body, seen)
     except BrokerError as error:
-        return await _refuse(request, rid, seen, error)
+        return await _refuse(broker, scope, rid, seen, error)
     except Exception as exc:
         _log.exception("authorize request %s failed", rid)
         failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
-        return await _refuse(request, rid, seen, failure)
-    return JSONResponse(answer, headers={"x-amzn-RequestId": rid})
+        return await _refuse(broker, scope, rid, seen, failure)
+    return 200, *_json(answer, rid)
 
 
-async def _refuse(request: Request, rid: str, seen: _Seen, error: BrokerError) -> JSONResponse:
+async def authorize(request: Request) -> Response:
+    """The Starlette route (what :class:`AuthorizeEndpoint` answers in front of the router)."""
+    pdp: PolicyDecisionPoint = request.app.state.pdp
+    declared = request.headers.get("content-length")
+    body: bytes | _TooLarge
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        body = _TooLarge()
+    else:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            body = _TooLarge()
+    status, headers, content = await serve(pdp, getattr(request.app.state, "broker", None), request.scope, body)
+    return Response(content, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+async def _refuse(
+    broker: Broker | None, scope: Scope, rid: str, seen: _Seen, error: BrokerError
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """A refused call leaves one audit event (the store and the sinks), then gets its JSON error."""
-    broker: Broker | None = getattr(request.app.state, "broker", None)
     if broker is not None:
+        client = scope.get("client")
+        agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), "")
         call = CallContext(
             request_id=rid, now=broker.clock.now(), principal=seen.principal,
-            source_ip=request.client.host if request.client else "", user_agent=request.headers.get("user-agent", ""),
+            source_ip=client[0] if client else "", user_agent=agent,
         )
         await run_in_threadpool(broker.dispatcher.record_refusal, call, AUTHORIZE_SERVICE, "Authorize", seen.params,
                                 error)

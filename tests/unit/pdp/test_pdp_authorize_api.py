@@ -159,3 +159,76 @@ def test_refused_calls_are_audited(world: World, api: AsgiClient) -> None:
     assert denied["requestParameters"] == {"action": "example:GetThing", "resource": "arn:aws:other:::x"}
     assert by_request[unsigned.headers["x-amzn-requestid"]]["errorCode"] == "MissingAuthenticationToken"
     assert allowed.headers["x-amzn-requestid"] not in by_request  # decisions are not written to the store
+
+
+def _raw_call(app: Any, body_chunks: list[bytes], headers: list[tuple[bytes, bytes]], method: str = "POST") -> Any:
+    """One ASGI call with the body sent in ``body_chunks``: (status, headers, body)."""
+    import asyncio
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(body_chunks) - 1}
+                for i, c in enumerate(body_chunks)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": "/v1/authorize", "raw_path": b"/v1/authorize", "query_string": b"", "root_path": "",
+             "headers": headers, "client": ("127.0.0.1", 1234), "server": ("broker.test", 80)}
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+def _signed_headers(world: World, body: bytes, creds: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    request = sign(SignedRequest.build("POST", "/v1/authorize", "", [("Host", "broker.test"),
+                                                                     ("Content-Type", "application/json")], body),
+                   creds["AccessKeyId"], creds["SecretAccessKey"], "us-east-1", "broker", world.clock.now(),
+                   session_token=creds.get("SessionToken"))
+    return [(k.lower().encode(), v.encode()) for k, v in request.headers]
+
+
+def test_the_asgi_layer_answers_like_the_route(world: World, api: AsgiClient) -> None:
+    from starlette.applications import Starlette
+
+    from broker.api.authorize import AUTHORIZE_PATH, authorize
+
+    app_creds, svc = world.assume(), _svc_creds(world)
+    route_only = Starlette()
+    route_only.state.pdp = api.app.state.pdp
+    route_only.router.add_route(AUTHORIZE_PATH, authorize, methods=["POST"])
+    questions = [
+        {"action": "example:GetThing", "resource": THING, "request": _described(world, app_creds)},
+        {"action": "example:PutThing", "resource": THING, "request": _described(world, app_creds),
+         "context": {"example:color": "red"}, "source_ip": "10.0.0.1", "secure_transport": True},
+        {"action": "example:GetThing", "resource": "arn:aws:other:::x", "request": _described(world, app_creds)},
+        {"action": "example:GetThing"},
+    ]
+    for question in questions:
+        body = json.dumps(question).encode()
+        headers = _signed_headers(world, body, svc)
+        layer = _raw_call(api.app, [body[:10], body[10:]], headers)  # the body in two chunks
+        route = _raw_call(route_only, [body], headers)
+        assert layer[0] == route[0]
+        assert json.loads(layer[2]) | {"RequestId": None} == json.loads(route[2]) | {"RequestId": None}
+        assert layer[1][b"content-type"] == route[1][b"content-type"] == b"application/json"
+        assert int(layer[1][b"content-length"]) == len(layer[2])
+
+
+def test_the_asgi_layer_refuses_oversized_bodies_while_reading(world: World, api: AsgiClient) -> None:
+    svc = _svc_creds(world)
+    chunks = [b"{" + b" " * 40_000, b" " * 40_000 + b"}"]  # no content-length: counted as it arrives
+    status, _, body = _raw_call(api.app, chunks, _signed_headers(world, b"".join(chunks), svc))
+    assert status == 413 and json.loads(body)["Error"]["Code"] == "RequestEntityTooLarge"
+    declared = [(b"content-length", b"70000"), (b"host", b"broker.test")]
+    status, _, body = _raw_call(api.app, [b"{}"], declared)
+    assert status == 413
+
+
+def test_other_methods_reach_the_route(world: World, api: AsgiClient) -> None:
+    assert api.get("/v1/authorize").status_code == 405
+    assert api.get("/healthz").status_code == 200
