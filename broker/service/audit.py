@@ -39,6 +39,7 @@ __all__ = [
     "HIDDEN",
     "SENSITIVE_MEMBERS",
     "LoggingAuditSink",
+    "RedactedEvent",
     "build_event",
     "redact",
 ]
@@ -118,6 +119,13 @@ def redact(value: Any) -> Any:
     return _scalar(value)
 
 
+class RedactedEvent(dict[str, Any]):
+    """An event every member of which has passed :func:`redact` (what :func:`build_event` returns).
+
+    ``redact`` is idempotent, so a sink need not redact such an event again; anything added to it later
+    must be redacted by whoever adds it (the dispatcher's ``additionalEventData`` is)."""
+
+
 def _identity(principal: Principal | None, action: str) -> dict[str, Any]:
     if principal is None or principal.kind == "anonymous":
         if action == "AssumeRoleWithWebIdentity":
@@ -173,28 +181,28 @@ def build_event(
     """The audit event of one call: ``result`` on success, ``error`` on refusal (never both)."""
     source = service if "." in service else f"{service}.amazonaws.com"
     principal = call.principal
-    event: dict[str, Any] = {
+    event = RedactedEvent({
         "eventVersion": EVENT_VERSION,
         "eventTime": _time(call.now),
         "eventSource": source,
         "eventName": action,
-        "awsRegion": call.region,
-        "sourceIPAddress": call.source_ip,
-        "userAgent": call.user_agent,
-        "userIdentity": _identity(principal, action),
+        "awsRegion": _scalar(call.region),
+        "sourceIPAddress": _scalar(call.source_ip),
+        "userAgent": _scalar(call.user_agent),
+        "userIdentity": redact(_identity(principal, action)),
         "requestParameters": redact(params) if params else None,
         "responseElements": redact(result) if result else None,
-        "requestID": call.request_id,
+        "requestID": _scalar(call.request_id),
         "eventID": str(uuid.uuid5(_EVENT_NS, f"{call.request_id}/{source}/{action}")),
         "readOnly": action.startswith(_READ_ONLY_PREFIXES),
         "eventType": "AwsApiCall",
         "managementEvent": True,
-        "recipientAccountId": principal.account if principal is not None else None,
-    }
+        "recipientAccountId": _scalar(principal.account) if principal is not None else None,
+    })
     if principal is not None and principal.temporary and principal.access_key_id:
-        event["sessionId"] = principal.access_key_id
+        event["sessionId"] = _scalar(principal.access_key_id)
     if error is not None:
-        event["errorCode"] = error.code
+        event["errorCode"] = _scalar(error.code)
         event["errorMessage"] = _scalar(error.message)
         if error.detail != error.message:
             event["additionalEventData"] = {"errorDetail": _scalar(error.detail)}
@@ -202,10 +210,14 @@ def build_event(
 
 
 class LoggingAuditSink:
-    """Writes each (already redacted) event as one JSON line to the ``broker.audit`` logger."""
+    """Writes each event as one JSON line to the ``broker.audit`` logger (redacted unless it is a
+    :class:`RedactedEvent`; nothing is built when the logger would drop the line)."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("broker.audit")
 
     def __call__(self, event: Mapping[str, Any]) -> None:
-        self.logger.info(json.dumps(redact(event), sort_keys=True, separators=(",", ":")))
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        shown = event if isinstance(event, RedactedEvent) else redact(event)  # build_event's are already
+        self.logger.info(json.dumps(shown, sort_keys=True, separators=(",", ":")))

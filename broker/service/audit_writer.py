@@ -55,6 +55,8 @@ class AuditWriter:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._idle = False
+        """The thread waits for work: only then does :meth:`submit` wake it (a notify hands the GIL over)."""
         self.batches = 0
         """Batches committed (for tests and benchmarks)."""
         self.events = 0
@@ -62,7 +64,7 @@ class AuditWriter:
 
     def submit(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> Future[None]:
         """Queue ``event`` (already redacted); the future resolves when it is committed, or fails with
-        the store's error. Refused (``RuntimeError``) after :meth:`close`."""
+        the store's error. Refused (``RuntimeError``) while :meth:`close` runs."""
         item = _Item(dict(event), tuple(deferred))
         with self._cond:
             if self._closed:
@@ -71,7 +73,9 @@ class AuditWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="broker-audit-writer", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._idle:  # a busy writer takes the queue when its batch is done
+                self._idle = False
+                self._cond.notify()
         return item.future
 
     async def write(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> None:
@@ -79,20 +83,26 @@ class AuditWriter:
         await asyncio.wrap_future(self.submit(event, deferred))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Refuse new events, store every queued one, stop the thread (the app's shutdown hook)."""
+        """Store every queued event and stop the thread (the app's shutdown hook). Events submitted while
+        it closes are refused; a later :meth:`submit` starts the thread again (an app may be started twice)."""
         with self._cond:
             self._closed = True
             thread = self._thread
             self._cond.notify()
         if thread is not None:
             thread.join(timeout)
+        with self._cond:
+            if self._thread is None:
+                self._closed = False
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
+                    self._idle = True
                     self._cond.wait()
-                if not self._queue:  # closed and drained
+                self._idle = False
+                if not self._queue:  # closing and drained
                     self._thread = None
                     return
                 batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
