@@ -38,7 +38,6 @@ from broker.credentials.sigv4 import SignedRequest
 from broker.errors import BrokerError, InternalFailure
 from broker.federation.oidc.jwks import JwksCache
 from broker.federation.saml.config import sp_config
-from broker.federation.saml.sp_keys import FileSpKeys
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.policies import CachingAuthorizer
 from broker.principal import CallContext, Principal
@@ -54,6 +53,7 @@ from broker.service.ports import Authorizer, Store
 from broker.service.revocation_set import ClaimsRevocations, RevocationSet
 from broker.service.saml_exchange import saml_subject_type
 from broker.service.saml_session import SamlSp
+from broker.service.saml_sp_keys import StoreSpKeys
 from broker.service.token_exchange import SAML2, default_subject_types
 from broker.service.web_identity import WebIdentityServices
 
@@ -82,7 +82,7 @@ class Broker:
     jwks: JwksCache | None = None
     revocations: RevocationSet | None = None
     saml_sp: SamlSp | None = None
-    saml_keys: FileSpKeys | None = None
+    saml_keys: StoreSpKeys | None = None
 
 
 def build_broker(
@@ -107,7 +107,10 @@ def build_broker(
     web_identity.lookups.max_staleness = NODE_STALENESS_SECONDS
     revocations = revocation_set_for(store)
     saml_config = sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
-    saml_keys = FileSpKeys(settings.home, envelope, saml_config.entity_id, clock.now())
+    # the SP key pair lives in the store's keyring (one for every node); an older node's file key is migrated
+    saml_keys = StoreSpKeys(store, envelope, clock, entropy, entity_id=saml_config.entity_id,
+                            legacy_home=settings.home)
+    saml_keys.ensure()
     saml_sp = SamlSp.build(saml_config, keyring.codec, saml_keys)
     registry = CollectorRegistry()
     registry.register(JwksHealthCollector(jwks))
@@ -175,8 +178,8 @@ def create_app(
         install_admin(app, broker, broker.revocations)
     install_authorize(app, broker)  # POST /v1/authorize (SPEC.md §3.3)
     install_wellknown(app)  # the broker's own discovery document and JWKS (SPEC.md §3.2)
-    # GET /saml/metadata, /saml/login, POST /saml/acs, /saml/role (SPEC.md §3.4). SP keys: helper-12's
-    # broker/federation/saml/sp_keys.py goes here as keys=… (metadata certificates, AuthnRequest signing).
+    # GET /saml/metadata, /saml/login, POST /saml/acs, /saml/role (SPEC.md §3.4). SP keys: the keyring's
+    # saml-sp key (broker/service/saml_sp_keys.py): metadata certificates, AuthnRequest signing, decryption.
     saml_sp = install_saml(app, broker, keys=broker.saml_keys)
     exchange_types = {**default_subject_types(broker.web_identity), SAML2: saml_subject_type(saml_sp)}
     install_oauth(app, broker, types=exchange_types)  # POST /oauth2/token (RFC 8693): OIDC and SAML subjects

@@ -47,7 +47,6 @@ from broker.api.web.pages import (
 from broker.errors import BrokerError, InternalFailure, RequestEntityTooLarge
 from broker.federation.saml.authn_request import AuthnRequest, redirect_url
 from broker.federation.saml.config import SpConfig, sp_config
-from broker.federation.saml.sp_keys import FileSpKeys
 from broker.federation.saml.sp_metadata import sp_metadata_xml
 from broker.ids import request_id
 from broker.principal import CallContext
@@ -60,6 +59,7 @@ from broker.service.saml_login import (
     sso_redirect_location,
 )
 from broker.service.saml_session import SamlSp
+from broker.service.saml_sp_keys import StoreSpKeys
 
 __all__ = [
     "LOGIN_COOKIE",
@@ -315,13 +315,14 @@ def _sp_config(broker: Any) -> SpConfig:
 
 
 def sp_keys_for(broker: Any) -> SpKeySource:
-    """The app's SP key pair: ``broker.saml_keys`` when ``build_broker`` made one, else the sealed file in
-    ``BROKER_HOME`` (created now, at start-up, so every later reader sees the same pair)."""
+    """The app's SP key pair: ``broker.saml_keys`` when ``build_broker`` made one, else the keyring's
+    ``saml-sp`` key in ``broker.store`` (created or migrated now, at start-up, so every node sees one pair)."""
     existing = getattr(broker, "saml_keys", None)
     if existing is not None:
         return cast(SpKeySource, existing)
-    keys = FileSpKeys(broker.settings.home, broker.envelope, _sp_config(broker).entity_id, broker.clock.now())
-    keys.pair()
+    keys = StoreSpKeys(broker.store, broker.envelope, broker.clock, broker.entropy,
+                       entity_id=_sp_config(broker).entity_id, legacy_home=broker.settings.home)
+    keys.ensure()
     return keys
 
 

@@ -3,10 +3,13 @@
 An RSA-3072 key with a self-signed certificate (SAML metadata carries certificates, not bare keys;
 saml-metadata-2.0-os §2.4.1.1 KeyDescriptor; self-signed is the norm, trust comes from metadata
 exchange: "SAML V2.0 Metadata Interoperability Profile" §2.5.1). RSA because IdPs wrap the session key
-with RSA-OAEP (XML Encryption 1.1 §5.5.2). The key is stored sealed by the master key
-(:class:`~broker.credentials.envelope.Envelope`, AAD ``saml-sp-key``) in ``BROKER_HOME/saml-sp-key.sealed``
-and generated on first use. Nodes that share a store must share this file (or the same home) so that any
-node can decrypt what the IdP encrypted to the published certificate. Key material is never repr'd.
+with RSA-OAEP (XML Encryption 1.1 §5.5.2). Key material is never repr'd.
+
+Where the pair lives: in the store-backed keyring (purpose ``saml-sp``,
+:class:`broker.service.saml_sp_keys.StoreSpKeys`), one pair for every node that shares the store.
+:class:`FileSpKeys` is the earlier home of the pair — sealed by the master key
+(:class:`~broker.credentials.envelope.Envelope`, AAD ``saml-sp-key``) in ``BROKER_HOME/saml-sp-key.sealed`` —
+kept so that a node's existing file is migrated into the store on its first start with this version.
 """
 
 from __future__ import annotations
