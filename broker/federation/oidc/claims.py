@@ -46,7 +46,13 @@ def key_prefix(issuer: str) -> str:
 
 def claim_path(*members: str) -> str:
     """The documented path for a nested claim: ``claim_path("kubernetes.io", "namespace")``."""
-    return "/".join(m.replace("~", "~0").replace("/", "~1") for m in members)
+    return "/".join(_escape(m) for m in members)
+
+
+def _escape(member: str) -> str:
+    if "~" in member or "/" in member:
+        return member.replace("~", "~0").replace("/", "~1")
+    return member
 
 
 def _scalar(value: Any) -> str | None:
@@ -81,6 +87,10 @@ def context_keys(prefix: str, claims: Mapping[str, Any], audience: str) -> dict[
     out: dict[str, str | list[str]] = {}
     for name, value in claims.items():
         if name in _SKIP:
+            continue
+        if isinstance(value, str) and name != "aud":  # the usual claim: one key, no walk (same result)
+            if len(out) < MAX_KEYS:
+                out[f"{prefix}:{_escape(str(name))}"] = value
             continue
         for path, item in _walk((str(name),), value):
             if len(out) >= MAX_KEYS:
