@@ -25,21 +25,22 @@ Revocation needs no code here: AWS's "revoke active sessions" is an inline Deny 
 evaluate requests by root. A statement that raises while being evaluated is recorded in ``errors``: an
 Allow is skipped, a Deny counts as matching (fail closed).
 
-The statement loop and the rule are one function on purpose: this is the hot path of every request.
-``evaluate`` runs the common case inline: a plan entry with only identity-based statements (no Principal)
-and neither boundary nor session policies, where no resource grant is possible and steps 3, 5 and 6 drop
-out; when no statement or exactly one applies and no key is missing, the answer is a ``Decision`` the
-plan built in advance. ``_evaluate_all`` is the complete rule for everything else; unit tests hold the
-two in step.
+``evaluate`` dispatches: the common case — a plan entry with only identity-based statements (no
+Principal) and neither boundary nor session policies, where no resource grant is possible and steps 3, 5
+and 6 drop out — runs a decision function generated for that entry's units (``fastpath.py``): the units'
+tests straight-line, the answer a ``Decision`` built once per set of matching units. ``_evaluate_all`` is
+the complete rule, one function with its statement loop, for everything else; unit tests hold the two in
+step (``test_policy_fastpath.py``, ``test_policy_differential.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from functools import partial
 
 from broker.policy import reasons
+from broker.policy.fastpath import build_runner
 from broker.policy.model import Decision, Effect, MatchedStatement, PolicySet, Request, ResourceGrant
-from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, Plan, Unit, plan_for
+from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, IndexedEntry, Plan, Runner, plan_for
 from broker.policy.principals import DIRECT, NONE, ROLE
 
 __all__ = ["evaluate"]
@@ -48,89 +49,43 @@ _GRANTS: tuple[ResourceGrant, ...] = ("none", "account", "role", "direct")
 _NO_KEYS: tuple[str, ...] = ()
 _NO_RECORDS: tuple[MatchedStatement, ...] = ()
 _new = tuple.__new__
+_RUNNER_LIMIT = 8192
 
 
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
     plan: Plan = policies._plan or plan_for(policies)  # type: ignore[attr-defined]
-    entry, simple, trust, nothing = plan.programs.get(request.action_key) or plan.program(request.action_key)
+    run = plan.runners.get(request.action_key) or _runner(plan, request.action_key)
+    if run.__class__ is dict:  # an indexed entry: one decision function per merged unit list
+        run = run.get(request.resource) or _indexed_runner(plan, request)
+    return run(request)  # type: ignore[operator]
+
+
+def _runner(plan: Plan, action: str) -> Runner | dict[str, Runner]:
+    """What ``evaluate`` calls for ``action`` (lower-cased), remembered in ``plan.runners``."""
+    entry, simple, trust, nothing = plan.program(action)
+    run: Runner | dict[str, Runner]
     if not simple:
-        return _evaluate_all(request, plan, entry, trust)
-    ctx, resource = request.ctx, request.resource
-    units: Sequence[Unit]
-    if entry.__class__ is tuple:
-        units = entry
-    else:  # an exact ARN's merged list is one lookup away; select() for the rest (and on first use)
-        units = entry.by_exact.get(resource) or entry.select(resource)  # type: ignore[union-attr]
-    missing: list[str] = []
-    errors: list[str] | None = None
-    denies: tuple[MatchedStatement, ...] | None = None
-    allows: tuple[MatchedStatement, ...] | None = None
-    alone: Decision | None = None  # the decision when exactly one unit applied (and nothing else went in)
-    for _statement, _code, records, _rank, exact, heads, call, key, test, cond, deny, _principal, solo in units:
-        try:
-            if exact is not None:
-                if resource not in exact and (heads is None or not resource.startswith(heads)):
-                    continue
-            elif call is not None and not call(resource, ctx):
-                continue
-            if key is not None:
-                value = ctx.get(key)
-                if value.__class__ is str:
-                    if not test(value):  # type: ignore[misc]
-                        continue
-                elif not cond(ctx, missing):  # type: ignore[misc]
-                    continue
-            elif cond is not None and not cond(ctx, missing):
-                continue
-        except Exception as exc:  # a broken statement never raises out of evaluate
-            errors = errors or []
-            errors.append(f"{records[0].policy_id} {records[0].pointer}: {type(exc).__name__}: {exc}")
-            if not deny:
-                continue
-        alone = solo if denies is None and allows is None else None
-        if deny:
-            denies = records if denies is None else denies + records
-        else:
-            allows = records if allows is None else allows + records
-
-    # The combining rule (module docstring) without resource grants, boundaries or session policies.
-    account = request.resource_account
-    principal = request.principal
-    cross = account is not None and principal is not None and principal.account != account
-    if not missing and errors is None:  # the prebuilt decisions (plan.py) need exactly these conditions
-        if alone is not None and (denies is not None or not (cross or trust)):
-            return alone
-        if allows is None and denies is None and not cross:
-            return nothing  # type: ignore[return-value]
-    effect: Effect
-    if denies is not None:
-        effect, reason = "ExplicitDeny", reasons.EXPLICIT_DENY
-    elif cross:
-        effect, reason = "ImplicitDeny", reasons.CROSS_ACCOUNT
-    elif trust:
-        effect, reason = "ImplicitDeny", reasons.TRUST_DENIES
-    elif allows is None:
-        effect, reason = "ImplicitDeny", reasons.NO_IDENTITY_ALLOW
+        run = partial(_evaluate_all, plan, entry, trust)
+    elif entry.__class__ is tuple:
+        assert nothing is not None
+        run = build_runner(entry, trust, nothing)
     else:
-        effect, reason = "Allow", reasons.IDENTITY_ALLOWS
-    return _new(
-        Decision,
-        (
-            effect,
-            denies if denies is not None else allows if allows is not None else _NO_RECORDS,
-            tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
-            tuple(errors) if errors else _NO_KEYS,
-            allows is not None,
-            "none",
-            None,
-            None,
-            reason,
-        ),
-    )
+        run = entry.runners  # type: ignore[union-attr]
+    if len(plan.runners) >= _RUNNER_LIMIT:
+        plan.runners.clear()
+    plan.runners[action] = run
+    return run
 
 
-def _evaluate_all(request: Request, plan: Plan, entry: Entry, trust: bool) -> Decision:
+def _indexed_runner(plan: Plan, request: Request) -> Runner:
+    """The decision function for ``request.resource`` in an indexed, identity-only entry."""
+    entry, _simple, trust, nothing = plan.program(request.action_key)
+    assert isinstance(entry, IndexedEntry) and nothing is not None
+    return entry.runner(request.resource, lambda units: build_runner(units, trust, nothing))
+
+
+def _evaluate_all(plan: Plan, entry: Entry, trust: bool, request: Request) -> Decision:
     """The complete rule: every policy type, resource grants, boundaries and session policies."""
     ctx, resource, principal = request.ctx, request.resource, request.principal
     units = entry if entry.__class__ is tuple else entry.select(resource)  # type: ignore[union-attr]

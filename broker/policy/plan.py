@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from broker.policy import reasons
 from broker.policy.compile import CompiledPolicy, CompiledStatement
 from broker.policy.matchers import ExactOrPrefix
-from broker.policy.model import Decision, MatchedStatement, PolicySet, SetName
+from broker.policy.model import Decision, MatchedStatement, PolicySet, Request, SetName
 from broker.policy.principals import PrincipalMatcher
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "IndexedEntry",
     "Plan",
     "Program",
+    "Runner",
     "Unit",
     "plan_for",
 ]
@@ -48,6 +49,8 @@ _PLAN_CACHE_LIMIT = 2048
 _INDEX_FROM = 5  # units per action before a resource index pays for itself (callgrind: 5 beats 3 and 8)
 
 Context = Mapping[str, tuple[str, ...] | str]
+Runner = Callable[[Request], Decision]
+"""A decision function for one action (and, for an indexed entry, one merged unit list): see ``evaluate``."""
 Unit = tuple[
     CompiledStatement,
     int,
@@ -124,7 +127,19 @@ class IndexedEntry:
     list of each (exact key, deepest prefix) pair is built once and remembered.
     """
 
-    __slots__ = ("_always", "_by_prefix", "_exact", "_groups", "_keys", "_parent", "_prefix", "by_exact", "units")
+    __slots__ = (
+        "_always",
+        "_by_prefix",
+        "_exact",
+        "_groups",
+        "_keys",
+        "_parent",
+        "_prefix",
+        "_prefix_runners",
+        "by_exact",
+        "runners",
+        "units",
+    )
 
     def __init__(self, units: Sequence[Unit]) -> None:
         self.units = tuple(units)
@@ -155,20 +170,47 @@ class IndexedEntry:
         self._parent = parent
         self.by_exact: dict[str, tuple[Unit, ...]] = {}
         self._by_prefix: dict[int, tuple[Unit, ...]] = {}
+        # The decision functions of the merged lists (``evaluate``), keyed like the lists themselves.
+        self.runners: dict[str, Runner] = {}
+        self._prefix_runners: dict[int, Runner] = {}
+
+    def _deepest(self, resource: str) -> int:
+        """The number of the longest literal prefix ``resource`` starts with, or -1."""
+        keys = self._keys
+        deepest = bisect_right(keys, resource) - 1
+        while deepest >= 0 and not resource.startswith(keys[deepest]):
+            deepest = self._parent[deepest]
+        return deepest
 
     def select(self, resource: str) -> Sequence[Unit]:
         """The units that may match ``resource``, in document order (see ``_merge``)."""
         found = self.by_exact.get(resource)
         if found is not None:
             return found
-        keys = self._keys
-        deepest = bisect_right(keys, resource) - 1
-        while deepest >= 0 and not resource.startswith(keys[deepest]):
-            deepest = self._parent[deepest]
+        deepest = self._deepest(resource)
         found = self._by_prefix.get(deepest)
         if found is not None and resource not in self._exact:
             return found
         return self._merge(resource, deepest)
+
+    def runner(self, resource: str, build: Callable[[Sequence[Unit]], Runner]) -> Runner:
+        """The decision function of ``select(resource)``, built by ``build`` once per merged list and
+        remembered under the same key as the list: the exact resource (in ``runners``, which ``evaluate``
+        reads directly) or the deepest prefix."""
+        if resource in self._exact:
+            found = self.runners.get(resource)
+            if found is None:
+                found = build(self.select(resource))
+                if len(self.runners) >= _MEMO_LIMIT:
+                    self.runners.clear()
+                self.runners[resource] = found
+            return found
+        deepest = self._deepest(resource)
+        found = self._prefix_runners.get(deepest)
+        if found is None:
+            found = build(self.select(resource))
+            self._prefix_runners[deepest] = found  # at most one per prefix key
+        return found
 
     def _merge(self, resource: str, deepest: int) -> tuple[Unit, ...]:
         """The always-checked units, the units filed under ``resource`` and under each prefix it starts
@@ -206,7 +248,7 @@ Program = tuple[Entry, bool, bool, Decision | None]
 
 
 class Plan:
-    __slots__ = ("has_boundary", "has_session", "memo", "must_allow", "programs", "sets")
+    __slots__ = ("has_boundary", "has_session", "memo", "must_allow", "programs", "runners", "sets")
 
     def __init__(self, policies: PolicySet) -> None:
         sets: list[tuple[int, CompiledPolicy]] = [(IDENTITY, p) for p in policies.identity]
@@ -219,6 +261,9 @@ class Plan:
         self.must_allow = policies.resource_must_allow
         self.memo: dict[str, Entry] = {}
         self.programs: dict[str, Program] = {}
+        # What ``evaluate`` calls per action: a decision function, or (indexed entries) the entry's
+        # decision functions by exact resource. Filled by ``evaluate`` (which owns the rule).
+        self.runners: dict[str, Runner | dict[str, Runner]] = {}
 
     def entry(self, action: str) -> Entry:
         """The units whose Action/NotAction covers ``action`` (lower-cased), memoised."""

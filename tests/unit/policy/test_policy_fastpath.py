@@ -77,7 +77,7 @@ def _complete(request: Request, pset: PolicySet) -> Decision:
     plan = plan_for(pset)
     entry, simple, trust, _ = plan.program(request.action_key)
     assert simple
-    return _evaluate_all(request, plan, entry, trust)
+    return _evaluate_all(plan, entry, trust, request)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -1,0 +1,269 @@
+"""Specialised decision functions for the identity-only rule: one per unit list, generated once.
+
+``evaluate``'s common case is a plan entry with only identity-based statements and neither boundary nor
+session policies ("Policy evaluation logic",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html): no resource
+grant is possible, so the combining rule reduces to explicit deny / cross-account / trust policy / identity
+allow. For such a unit list this module builds a function ``decide(request) -> Decision`` that runs the
+units' tests straight-line instead of through a generic loop, records which units matched as the bits of
+one integer, and returns the ``Decision`` built in advance for that set of bits.
+
+How the function is made (no policy text ever reaches source code):
+
+- each unit is reduced to a *shape*: how its resource is tested (``any``, ``in`` an exact set, ``in`` or
+  ``startswith`` literal prefixes, a one-argument test, a test that needs the context) and how its
+  conditions are (none, one plain clause on a key, the general AND of clauses). Shapes are tokens from two
+  fixed tables;
+- the source of a *factory* is generated from the shape tuple alone: the only words in it are those
+  tokens' fixed fragments, names like ``E3``/``T3`` built from the unit's position, and bit literals
+  ``1 << position``. It is compiled once per distinct shape tuple (bounded cache) with a namespace whose
+  builtins are only ``Exception`` and ``str``;
+- the factory is called with the compiled policy data (exact-ARN sets, prefix tuples, condition keys,
+  matcher callables): they become closure variables of ``decide``.
+
+The decision for a bit set is computed the first time that bit set is seen, by ``_Tail.finish``, which is
+the identity-only rule written as a loop over the matched units; it is remembered only when it depends on
+nothing but the bit set (no missing key, no error, same account). Errors behave as in the general rule: a
+unit that raises is recorded in ``errors``; an Allow is skipped, a Deny counts as matching (fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from broker.policy import reasons
+from broker.policy.matchers import ExactOrPrefix
+from broker.policy.model import Decision, Effect, MatchedStatement, Request
+from broker.policy.plan import Unit
+
+__all__ = ["Runner", "build_runner", "shape_of", "source_for"]
+
+Runner = Callable[[Request], Decision]
+
+_NO_KEYS: tuple[str, ...] = ()
+_NO_RECORDS: tuple[MatchedStatement, ...] = ()
+_LIST_TABLE_UNITS = 8  # up to 2**8 bit sets: a list indexed by the bit set; beyond, a dict
+_TABLE_LIMIT = 4096
+_FACTORY_LIMIT = 1024
+_new = tuple.__new__
+
+# Resource tests: how a unit's Resource/NotResource is checked (``None``: any resource matches).
+_RESOURCE_TESTS: dict[str, str | None] = {
+    "any": None,
+    "in": "resource in E{i}",
+    "inhead": "resource in E{i} or resource.startswith(H{i})",
+    "test": "S{i}(resource)",
+    "ctx": "S{i}(resource, ctx)",
+}
+_CONDITIONS = ("none", "key", "cond")
+
+Shape = tuple[tuple[str, str], ...]
+_factories: dict[tuple[Shape, bool], Callable[..., Runner]] = {}
+
+
+def shape_of(unit: Unit) -> tuple[str, str]:
+    """(resource test, condition) tokens of one unit, read from its flattened fields (``plan.Unit``)."""
+    statement, exact, heads, call, key, cond = unit[0], unit[4], unit[5], unit[6], unit[7], unit[9]
+    if exact is not None:
+        resource = "in" if heads is None else "inhead"
+    elif call is not None:
+        resource = "ctx" if statement.res_test is None or isinstance(statement.res_test, ExactOrPrefix) else "test"
+    else:
+        resource = "any"
+    condition = "key" if key is not None else "cond" if cond is not None else "none"
+    return resource, condition
+
+
+def source_for(shape: Shape, list_table: bool) -> str:
+    """The factory's source for ``shape``: fixed fragments, position-derived names and bit literals only."""
+    lines: list[str] = []
+    unpack: list[str] = []
+    body: list[str] = []
+    uses_resource = uses_ctx = False
+    for i, (resource, condition) in enumerate(shape):
+        test = _RESOURCE_TESTS[resource]  # KeyError for an unknown token: nothing else is ever emitted
+        if condition not in _CONDITIONS:
+            raise ValueError(f"unknown condition shape {condition!r}")
+        bit = 1 << i
+        inner: list[str] = []
+        if condition == "none":
+            inner.append(f"m |= {bit}")
+        elif condition == "key":
+            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]", f"Q{i} = Q[{i}]"]
+            inner += [
+                f"v = ctx.get(K{i})",
+                "if v.__class__ is str:",
+                f"    if T{i}(v):",
+                f"        m |= {bit}",
+                "else:",
+                "    if missing is None:",
+                "        missing = []",
+                f"    if Q{i}(ctx, missing):",
+                f"        m |= {bit}",
+            ]
+            uses_ctx = True
+        else:
+            unpack.append(f"Q{i} = Q[{i}]")
+            inner += ["if missing is None:", "    missing = []", f"if Q{i}(ctx, missing):", f"    m |= {bit}"]
+            uses_ctx = True
+        if test is None:
+            block = inner
+        else:
+            unpack += [f"{name}{i} = {name}[{i}]" for name in ("E", "H", "S") if f"{name}{{i}}" in test]
+            uses_resource = True
+            uses_ctx = uses_ctx or "ctx" in test
+            block = [f"if {test.format(i=i)}:", *("    " + line for line in inner)]
+        unpack.append(f"X{i} = X[{i}]")
+        body += ["try:", *("    " + line for line in block), "except Exception as exc:"]
+        body += [f"    errors = fail(errors, {i}, exc)", f"    m |= X{i}"]
+    lines.append("def factory(E, H, S, K, T, Q, X, table, finish, fail):")
+    lines += ["    " + line for line in unpack]
+    lines.append("    def decide(request):")
+    prologue = ["resource = request.resource"] if uses_resource else []
+    prologue += ["ctx = request.ctx"] if uses_ctx else []
+    prologue += ["m = 0", "missing = None", "errors = None"]
+    lookup = "table[m]" if list_table else "table.get(m)"
+    epilogue = [
+        "if missing is None and errors is None and request.resource_account is None:",
+        f"    d = {lookup}",
+        "    if d is not None:",
+        "        return d",
+        "return finish(request, m, missing, errors)",
+    ]
+    lines += ["        " + line for line in (*prologue, *body, *epilogue)]
+    lines.append("    return decide")
+    return "\n".join(lines) + "\n"
+
+
+def _factory(shape: Shape, list_table: bool) -> Callable[..., Runner]:
+    found = _factories.get((shape, list_table))
+    if found is not None:
+        return found
+    namespace: dict[str, object] = {"__builtins__": {"Exception": Exception, "str": str}}
+    exec(compile(source_for(shape, list_table), "<broker.policy.fastpath>", "exec"), namespace)  # noqa: S102
+    factory: Callable[..., Runner] = namespace["factory"]  # type: ignore[assignment]
+    if len(_factories) >= _FACTORY_LIMIT:
+        _factories.clear()
+    _factories[(shape, list_table)] = factory
+    return factory
+
+
+class _Tail:
+    """What a generated function hands back to when its bit set has no decision yet (or may not use one):
+    the per-unit records, Deny flags and single-unit decisions, the action's trust flag and its
+    "nothing applies" decision, and the table of decisions by bit set."""
+
+    __slots__ = ("deny", "nothing", "records", "solo", "table", "trust")
+
+    def __init__(self, units: Sequence[Unit], trust: bool, nothing: Decision) -> None:
+        self.records = tuple(unit[2] for unit in units)
+        self.deny = tuple(unit[10] for unit in units)
+        self.solo = tuple(unit[12] for unit in units)
+        self.trust = trust
+        self.nothing = nothing
+        self.table: list[Decision | None] | dict[int, Decision] = (
+            [None] * (1 << len(units)) if len(units) <= _LIST_TABLE_UNITS else {}
+        )
+
+    def fail(self, errors: list[str] | None, i: int, exc: Exception) -> list[str]:
+        """``errors`` with unit ``i``'s error appended (the general rule's wording)."""
+        first = self.records[i][0]
+        errors = errors or []
+        errors.append(f"{first.policy_id} {first.pointer}: {type(exc).__name__}: {exc}")
+        return errors
+
+    def finish(self, request: Request, m: int, missing: list[str] | None, errors: list[str] | None) -> Decision:
+        """The identity-only rule for the units whose bits are set in ``m`` (``evaluate.py``, steps 1, 2, 4),
+        remembered in ``table`` when nothing but ``m`` decided it."""
+        denies: tuple[MatchedStatement, ...] | None = None
+        allows: tuple[MatchedStatement, ...] | None = None
+        alone: Decision | None = None  # the decision when exactly one unit applied
+        for i, records in enumerate(self.records):
+            if not m >> i & 1:
+                continue
+            alone = self.solo[i] if denies is None and allows is None else None
+            if self.deny[i]:
+                denies = records if denies is None else denies + records
+            else:
+                allows = records if allows is None else allows + records
+        account = request.resource_account
+        principal = request.principal
+        cross = account is not None and principal is not None and principal.account != account
+        if not missing and errors is None:
+            if alone is not None and (denies is not None or not (cross or self.trust)):
+                decision = alone
+            elif allows is None and denies is None and not cross:
+                decision = self.nothing
+            else:
+                decision = _combine(denies, allows, None, None, cross, self.trust)
+            if not cross:
+                self._remember(m, decision)
+            return decision
+        return _combine(denies, allows, missing, errors, cross, self.trust)
+
+    def _remember(self, m: int, decision: Decision) -> None:
+        table = self.table
+        if isinstance(table, dict) and len(table) >= _TABLE_LIMIT:
+            table.clear()
+        table[m] = decision
+
+
+def _combine(
+    denies: tuple[MatchedStatement, ...] | None,
+    allows: tuple[MatchedStatement, ...] | None,
+    missing: list[str] | None,
+    errors: list[str] | None,
+    cross: bool,
+    trust: bool,
+) -> Decision:
+    """The combining rule without resource grants, boundaries or session policies."""
+    effect: Effect
+    if denies is not None:
+        effect, reason = "ExplicitDeny", reasons.EXPLICIT_DENY
+    elif cross:
+        effect, reason = "ImplicitDeny", reasons.CROSS_ACCOUNT
+    elif trust:
+        effect, reason = "ImplicitDeny", reasons.TRUST_DENIES
+    elif allows is None:
+        effect, reason = "ImplicitDeny", reasons.NO_IDENTITY_ALLOW
+    else:
+        effect, reason = "Allow", reasons.IDENTITY_ALLOWS
+    return _new(
+        Decision,
+        (
+            effect,
+            denies if denies is not None else allows if allows is not None else _NO_RECORDS,
+            tuple(dict.fromkeys(missing)) if missing else _NO_KEYS,
+            tuple(errors) if errors else _NO_KEYS,
+            allows is not None,
+            "none",
+            None,
+            None,
+            reason,
+        ),
+    )
+
+
+def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runner:
+    """``decide(request)`` for an identity-only unit list (``plan.Plan.program``'s ``simple``)."""
+    shape = tuple(shape_of(unit) for unit in units)
+    tail = _Tail(units, trust, nothing)
+    factory = _factory(shape, isinstance(tail.table, list))
+    tests: list[Callable[..., bool] | None] = []
+    for unit, (resource, _condition) in zip(units, shape, strict=True):
+        if resource == "test":
+            tests.append(unit[0].res_test)
+        else:
+            tests.append(unit[6])
+    return factory(
+        [unit[4] for unit in units],
+        [unit[5] for unit in units],
+        tests,
+        [unit[7] for unit in units],
+        [unit[8] for unit in units],
+        [unit[9] for unit in units],
+        [1 << i if unit[10] else 0 for i, unit in enumerate(units)],
+        tail.table,
+        tail.finish,
+        tail.fail,
+    )
