@@ -106,7 +106,9 @@ def test_sp_initiated_login_to_credentials(saml: Setup) -> None:
         login = browser.get(saml.server.url + f"/saml/login?provider={PROVIDER_NAME}", follow_redirects=False)
         assert login.status_code == 303
         cookie = login.headers["set-cookie"]
-        assert "broker_saml_login=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        # plain HTTP: the request-state cookie has no SameSite attribute (over TLS: SameSite=None; Secure)
+        assert cookie.startswith("broker_saml_login=")
+        assert cookie.split("; ", 1)[1] == "HttpOnly; Max-Age=600; Path=/"
         at_idp = browser.get(login.headers["location"])
         request = saml.idp.requests[-1]
         assert request.acs_url == saml.server.url + "/saml/acs"
@@ -114,6 +116,9 @@ def test_sp_initiated_login_to_credentials(saml: Setup) -> None:
         picker = submit(browser, at_idp)
         assert picker.status_code == 200, picker.text
         assert picker.headers["cache-control"] == "no-store"
+        set_cookies = picker.headers.get_list("set-cookie")
+        assert any(c.startswith('broker_saml_login=""') and "SameSite" not in c for c in set_cookies)
+        assert any(c.startswith("broker_saml_pick=") and c.endswith("; Path=/; SameSite=lax") for c in set_cookies)
         form = forms(picker.text)[0]
         assert form.action == saml.server.url + "/saml/role"
         assert sorted(form.radios["role_arn"]) == [ROLE_ARN, OTHER_ROLE_ARN]

@@ -9,6 +9,16 @@ another cookie does not open) and an expiry inside the sealed payload, checked a
 Cookie attributes (RFC 6265 §4.1.2; SameSite per RFC 6265bis §4.1.2.7): ``HttpOnly``, ``SameSite=Lax`` (the IdP's
 redirect back to ``/oidc/callback`` is a top-level GET, which Lax allows), ``Secure`` when broker is served over
 TLS (``BROKER_PUBLIC_URL`` is ``https://``), ``Path=/``, and a ``Max-Age`` equal to the sealed expiry.
+
+One cookie is different: the *request state* an IdP's cross-site HTTP-POST must bring back (SAML's AuthnRequest
+id, checked against ``InResponseTo``). A browser does not send a ``Lax`` or ``Strict`` cookie with a cross-site
+POST (RFC 6265bis §5.8.3.7), so :func:`set_request_state_cookie` sets ``SameSite=None; Secure`` over TLS — as
+Shibboleth SP and SimpleSAMLphp do; browsers refuse ``SameSite=None`` without ``Secure`` (RFC 6265bis
+§5.7 step 15). Over plain HTTP (local development) it sets no ``SameSite`` attribute: Firefox and Safari then
+send it, and Chrome's Lax-by-default still sends a cookie without the attribute on a top-level cross-site POST
+within two minutes of setting it ("Lax+POST"); an IdP on the same host (another port is the same site) always
+works. The cookie carries no authority: it only lets the ACS check ``InResponseTo`` and ``RelayState``. The
+CSRF-protected forms' cookies and the session cookie keep ``SameSite=Lax`` (:func:`set_cookie`).
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -28,7 +38,15 @@ from starlette.responses import Response
 
 from broker.ids import Entropy
 
-__all__ = ["MAX_COOKIE", "CookieSealer", "LoginStateError", "clear_cookie", "set_cookie"]
+__all__ = [
+    "MAX_COOKIE",
+    "CookieSealer",
+    "LoginStateError",
+    "clear_cookie",
+    "clear_request_state_cookie",
+    "set_cookie",
+    "set_request_state_cookie",
+]
 
 _VERSION = 1
 MAX_COOKIE = 3800
@@ -99,3 +117,18 @@ def set_cookie(response: Response, name: str, value: str, *, max_age: int, secur
 
 def clear_cookie(response: Response, name: str, *, secure: bool) -> None:
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
+
+
+def _cross_site(secure: bool) -> Literal["none"] | None:
+    return "none" if secure else None
+
+
+def set_request_state_cookie(response: Response, name: str, value: str, *, max_age: int, secure: bool) -> None:
+    """Attach login state that an IdP's cross-site POST must carry back: ``SameSite=None; Secure`` over TLS,
+    no ``SameSite`` attribute over plain HTTP (module docstring); HttpOnly, Path=/."""
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=secure, httponly=True,
+                        samesite=_cross_site(secure))
+
+
+def clear_request_state_cookie(response: Response, name: str, *, secure: bool) -> None:
+    response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite=_cross_site(secure))

@@ -34,7 +34,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from broker.api.body import read_limited
-from broker.api.web.cookies import CookieSealer, LoginStateError, clear_cookie, set_cookie
+from broker.api.web.cookies import (
+    CookieSealer,
+    LoginStateError,
+    clear_cookie,
+    clear_request_state_cookie,
+    set_cookie,
+    set_request_state_cookie,
+)
 from broker.api.web.csrf import CSRF_FIELD, CsrfError, check_csrf, new_csrf_token
 from broker.api.web.pages import (
     CredentialsView,
@@ -133,7 +140,6 @@ def install_saml_web(
     dispatcher); ``sp`` the shared SAML SP (config, validator, token codec); ``keys`` the SP key pair."""
     public = broker.settings.effective_public_url
     secure = public.startswith("https://")
-    login_samesite: Any = "none" if secure else "lax"
 
     def call_context(request: Request) -> CallContext:
         return CallContext(
@@ -194,8 +200,7 @@ def install_saml_web(
         response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
         value = sealer.seal(LOGIN_COOKIE, {"rid": rid, "provider": target["arn"], "relay": relay},
                             now=call.now, ttl=LOGIN_TTL)
-        response.set_cookie(LOGIN_COOKIE, value, max_age=LOGIN_TTL, path="/", secure=secure, httponly=True,
-                            samesite=login_samesite)
+        set_request_state_cookie(response, LOGIN_COOKIE, value, max_age=LOGIN_TTL, secure=secure)
         return response
 
     @app.post("/saml/acs")
@@ -247,7 +252,7 @@ def install_saml_web(
             hidden={"SAMLResponse": saml_response},
         )
         response = html_response(page, 200 if roles.roles else 403)
-        clear_cookie(response, LOGIN_COOKIE, secure=secure)
+        clear_request_state_cookie(response, LOGIN_COOKIE, secure=secure)
         if roles.roles:
             pick = sealer.seal(PICK_COOKIE, {
                 "csrf": csrf, "provider": roles.provider_arn, "rid": expected, "digest": _digest(saml_response),
