@@ -12,7 +12,8 @@ Here:
 - its clock reads the ``now`` broker passes (a context variable, so threads do not interfere);
 - broker's own exact checks (:mod:`~broker.federation.saml.assertion`) run first and are authoritative.
 
-Cost (docs/saml/validation.md has the measurements). As shipped, one ``is_valid`` re-reads and
+Cost (measurements: docs/performance.md; what and why: docs/saml/validation.md). As shipped, one
+``is_valid`` re-reads and
 compiles the protocol schema, base64-decodes and parses the message again, compiles each of its ~31 XPath
 expressions, parses four timestamps with ``strptime`` and verifies the signature again with a key rebuilt
 from PEM. For the version in :data:`TESTED_VERSIONS` only, a small adapter caches what does not depend on
