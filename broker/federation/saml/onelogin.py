@@ -12,12 +12,11 @@ Here:
 - its clock reads the ``now`` broker passes (a context variable, so threads do not interfere);
 - broker's own exact checks (:mod:`~broker.federation.saml.assertion`) run first and are authoritative.
 
-Cost (measurements: docs/performance.md; what and why: docs/saml/validation.md). As shipped, one
-``is_valid`` re-reads and
-compiles the protocol schema, base64-decodes and parses the message again, compiles each of its ~31 XPath
-expressions, parses four timestamps with ``strptime`` and verifies the signature again with a key rebuilt
-from PEM. For the version in :data:`TESTED_VERSIONS` only, a small adapter caches what does not depend on
-the message and shares what broker already did for the same message:
+Cost (measurements: docs/performance.md; what and why: docs/saml/validation.md). As shipped, one ``is_valid``
+re-reads and compiles the protocol schema, base64-decodes and parses the message again, compiles each of its
+~31 XPath expressions, parses four timestamps with ``strptime`` and verifies the signature again with a key
+rebuilt from PEM. For the version in :data:`TESTED_VERSIONS` only, a small adapter caches what does not depend
+on the message and shares what broker already did for the same message:
 
 - the schema is parsed once per process (``validate_xml`` is replaced by a twin with a cached schema);
 - ``OneLogin_Saml2_XML.query`` evaluates a compiled ``etree.XPath`` per expression (cached by the
