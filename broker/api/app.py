@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.api.admin import install_admin, revocation_set_for
 from broker.api.authorize import install_authorize
@@ -210,7 +211,28 @@ def create_app(
     async def query_api(request: Request) -> Response:
         return await _query(broker, request)
 
+    app.add_middleware(QueryEndpoint, broker=broker)  # outermost: the Query API skips the router (issue 5)
     return app
+
+
+class QueryEndpoint:
+    """ASGI layer answering the Query API (``GET``/``POST /``) itself; every other request goes to ``app``.
+
+    The same :func:`_query` the mounted route runs, without route matching over every other route and the
+    exception and exit-stack layers in front of it (``_query`` turns every exception into an AWS error
+    itself). The route stays mounted and answers identically (``405`` for other methods comes from it).
+    """
+
+    def __init__(self, app: ASGIApp, *, broker: Broker) -> None:
+        self.app = app
+        self.broker = broker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/" or scope["method"] not in ("GET", "POST"):
+            await self.app(scope, receive, send)
+            return
+        response = await _query(self.broker, Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def _signed_request(request: Request, body: bytes) -> SignedRequest:
@@ -234,7 +256,7 @@ async def _query(broker: Broker, request: Request) -> Response:
         now=now,
         source_ip=request.client.host if request.client else "",
         user_agent=request.headers.get("user-agent", ""),
-        secure_transport=request.url.scheme == "https",
+        secure_transport=request.scope.get("scheme") == "https",
     )
     op: Operation | None = None
     params: dict[str, Any] = {}

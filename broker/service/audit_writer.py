@@ -40,9 +40,26 @@ DeferredWrite = Callable[[Any], None]
 
 @dataclass
 class _Item:
-    event: dict[str, Any]
+    event: Mapping[str, Any]
     deferred: tuple[DeferredWrite, ...]
     future: Future[None] = field(default_factory=Future)
+    group: _Group | None = None
+
+
+@dataclass
+class _Group:
+    """Items handed over together; ``on_settled`` runs (in the writer thread) once every one is settled."""
+
+    pending: int
+    on_settled: Callable[[], None]
+
+
+@dataclass
+class _Tick:
+    """The events one event-loop iteration wrote: handed to the thread together, awaited together."""
+
+    items: list[_Item]
+    done: asyncio.Future[None]
 
 
 class AuditWriter:
@@ -56,31 +73,66 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._idle = False
-        """The thread waits for work: only then does :meth:`submit` wake it (a notify hands the GIL over)."""
+        """The thread waits for work: only then does a hand-over wake it (a notify hands the GIL over)."""
+        self._ticks: dict[asyncio.AbstractEventLoop, _Tick] = {}
         self.batches = 0
         """Batches committed (for tests and benchmarks)."""
         self.events = 0
         """Events committed (for tests and benchmarks)."""
 
     def submit(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> Future[None]:
-        """Queue ``event`` (already redacted); the future resolves when it is committed, or fails with
-        the store's error. Refused (``RuntimeError``) while :meth:`close` runs."""
-        item = _Item(dict(event), tuple(deferred))
+        """Queue ``event`` (already redacted, not changed afterwards); the future resolves when it is
+        committed, or fails with the store's error. Refused (``RuntimeError``) while :meth:`close` runs."""
+        item = _Item(event, tuple(deferred))
+        self._enqueue([item])
+        return item.future
+
+    async def write(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> None:
+        """Store ``event`` without blocking the event loop; returns once it is committed, raises if it is not.
+
+        The events written during one iteration of the loop are handed to the thread together and their
+        writers woken together: one cross-thread hand-over and one wake-up per iteration, not per event.
+        """
+        loop = asyncio.get_running_loop()
+        tick = self._ticks.get(loop)
+        if tick is None:
+            tick = self._ticks[loop] = _Tick([], loop.create_future())
+            loop.call_soon(self._hand_over, loop)
+        item = _Item(event, tuple(deferred))
+        tick.items.append(item)
+        await asyncio.shield(tick.done)  # shared by the tick's writers: one cancelled waiter cancels no other
+        item.future.result()  # settled before ``done`` was set: this event's own outcome
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        tick = self._ticks.pop(loop)
+
+        def settled() -> None:
+            try:
+                loop.call_soon_threadsafe(_finish, tick.done)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+        group = _Group(len(tick.items), settled)
+        for item in tick.items:
+            item.group = group
+        try:
+            self._enqueue(tick.items)
+        except RuntimeError as closed:
+            for item in tick.items:
+                item.future.set_exception(closed)
+            _finish(tick.done)
+
+    def _enqueue(self, items: list[_Item]) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the audit writer is closed")
-            self._queue.append(item)
+            self._queue.extend(items)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="broker-audit-writer", daemon=True)
                 self._thread.start()
             elif self._idle:  # a busy writer takes the queue when its batch is done
                 self._idle = False
                 self._cond.notify()
-        return item.future
-
-    async def write(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> None:
-        """:meth:`submit` and wait for the commit without blocking the event loop."""
-        await asyncio.wrap_future(self.submit(event, deferred))
 
     def close(self, timeout: float = 10.0) -> None:
         """Store every queued event and stop the thread (the app's shutdown hook). Events submitted while
@@ -114,7 +166,7 @@ class AuditWriter:
         except Exception as exc:
             if len(batch) == 1:
                 _log.exception("could not store the audit event of request %s", batch[0].event.get("requestID"))
-                _settle(batch[0].future, exc)
+                _settle(batch[0], exc)
                 return
             for item in batch:  # one at a time: a bad event fails its own request only
                 self._commit([item])
@@ -122,7 +174,7 @@ class AuditWriter:
         self.batches += 1
         self.events += len(batch)
         for item in batch:
-            _settle(item.future, None)
+            _settle(item, None)
 
     def _store(self, batch: list[_Item]) -> None:
         with self.store.transaction() as tx:
@@ -132,9 +184,19 @@ class AuditWriter:
             tx.audit.record_many([item.event for item in batch])
 
 
-def _settle(future: Future[None], error: BaseException | None) -> None:
-    if future.set_running_or_notify_cancel():
+def _settle(item: _Item, error: BaseException | None) -> None:
+    if item.future.set_running_or_notify_cancel():
         if error is None:
-            future.set_result(None)
+            item.future.set_result(None)
         else:
-            future.set_exception(error)
+            item.future.set_exception(error)
+    group = item.group
+    if group is not None:
+        group.pending -= 1  # only the writer thread settles items
+        if group.pending == 0:
+            group.on_settled()
+
+
+def _finish(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -250,3 +250,26 @@ def test_close_stores_what_is_queued(world: World) -> None:
     writer.close()
     assert all(f.done() and f.exception() is None for f in futures)
     assert writer.events == 30
+
+
+def test_writes_of_one_loop_iteration_share_a_batch_and_keep_their_own_outcome(world: World) -> None:
+    writer = AuditWriter(world.store)
+    events = [build_event(CallContext(request_id=f"t-{n}", now=world.clock.now()), "sts", ACTION, {}, {}, None)
+              for n in range(10)]
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(writer.write(e) for e in events), return_exceptions=True)
+
+    assert asyncio.run(main()) == [None] * 10
+    assert writer.batches == 1
+    again = [events[0], build_event(CallContext(request_id="t-new", now=world.clock.now()), "sts", ACTION, {}, {},
+                                    None)]
+
+    async def duplicate() -> list[Any]:
+        return await asyncio.gather(*(writer.write(e) for e in again), return_exceptions=True)
+
+    first, second = asyncio.run(duplicate())
+    assert isinstance(first, Exception) and second is None  # the stored duplicate fails alone
+    writer.close()
+    with world.store.transaction() as tx:
+        assert len(tx.audit.list(event_name=ACTION)) == 11
