@@ -101,6 +101,8 @@ class TlsIdpServer:
         server = self
         self.down = False
         self.jwks_calls = 0
+        self.jwks_uri: str | None = None
+        """Where discovery sends the JWKS fetch (default: this server's ``/jwks``)."""
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -108,7 +110,7 @@ class TlsIdpServer:
 
             def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
-                    body: Any = {"issuer": server.issuer, "jwks_uri": f"{server.issuer}/jwks"}
+                    body: Any = {"issuer": server.issuer, "jwks_uri": server.jwks_uri or f"{server.issuer}/jwks"}
                 elif self.path == "/jwks":
                     server.jwks_calls += 1
                     if server.down:

@@ -244,3 +244,20 @@ def test_a_fetcher_that_ignores_thumbprints_is_not_trusted() -> None:
         cache.keys(idp.issuer, kid, Provider(idp.issuer, ("0" * 40,)))
     clock.t += 11  # past the refetch rate limit
     assert kid in cache.keys(idp.issuer, kid, Provider(idp.issuer))  # without thumbprints it is fine
+
+
+def test_discovery_and_jwks_on_different_hosts_need_a_thumbprint_each(pki: Pki, tmp_path: Path) -> None:
+    other = make_pki(tmp_path / "jwks-host", label="jwks host")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki.ca_bundle.read_bytes() + other.ca_bundle.read_bytes())
+    with TlsIdpServer(pki) as discovery, TlsIdpServer(other) as keys_host:
+        keys_host.idp = discovery.idp  # the JWKS host publishes the issuer's keys
+        discovery.jwks_uri = f"{keys_host.issuer}/jwks"
+        fetcher = HttpJwksFetcher(ca_bundle=bundle)
+        with pytest.raises(FetchError, match="no certificate of the chain matches"):
+            fetcher.fetch(discovery.issuer, [pki.thumbprints["intermediate"]])
+        assert keys_host.jwks_calls == 1  # discovery passed; the JWKS host's chain did not
+        both = [pki.thumbprints["intermediate"], other.thumbprints["intermediate"]]
+        fetched = fetcher.fetch(discovery.issuer, both)
+        assert fetched.matched == set(both)
+        assert fetched.document == discovery.idp.jwks()
