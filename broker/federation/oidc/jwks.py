@@ -163,8 +163,8 @@ class JwksCache:
             entry.attempts += 1
             entry.health.fetches += 1
             try:
-                fetched = self.fetcher.fetch(issuer, thumbprints=tuple(thumbprints)) if thumbprints else \
-                    self.fetcher.fetch(issuer)
+                fetched = (self.fetcher.fetch(issuer, thumbprints=tuple(thumbprints)) if thumbprints
+                           else self.fetcher.fetch(issuer))
                 if thumbprints and not fetched.matched:  # a fetcher that did not check them: fail closed
                     raise FetchError(f"{issuer}: the fetch did not check the provider's thumbprints")
                 keyset = parse_jwks(fetched.document)
