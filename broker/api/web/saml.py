@@ -193,9 +193,11 @@ def install_saml_web(
             return refused(error)
         rid = "_" + broker.entropy.token_bytes(20).hex()
         relay = broker.entropy.token_bytes(16).hex()
+        # the key source may re-read the store (another node rotated the key): off the event loop
+        signing_pem = await run_in_threadpool(keys.signing_key_pem) if keys else None
         url = redirect_url(
             AuthnRequest(rid, call.now, sp.config.entity_id, sp.config.acs_url, target["sso"]),
-            relay_state=relay, signing_key_pem=keys.signing_key_pem() if keys else None,
+            relay_state=relay, signing_key_pem=signing_pem,
         )
         response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
         value = sealer.seal(LOGIN_COOKIE, {"rid": rid, "provider": target["arn"], "relay": relay},
