@@ -91,15 +91,8 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, datetime):
-        return _time(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return f"<{len(value)} bytes>"
-    text = value if isinstance(value, str) else str(value)
-    if _JWT.search(text):
+def _text(text: str) -> str:
+    if "eyJ" in text and _JWT.search(text):  # every JWT starts "eyJ" (a JSON header); the search only then
         return HIDDEN
     if len(text) > MAX_STRING:
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
@@ -107,14 +100,28 @@ def _scalar(value: Any) -> Any:
     return text
 
 
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return _time(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<{len(value)} bytes>"
+    return _text(value if isinstance(value, str) else str(value))
+
+
 def redact(value: Any) -> Any:
     """A JSON-ready copy of ``value`` with every sensitive member hidden, at any depth."""
-    if isinstance(value, Mapping):
-        return {
-            str(k): (HIDDEN if str(k).lower() in SENSITIVE_MEMBERS and v is not None else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type; subclasses take the general tests below
+        return _text(value)
+    if kind is dict or isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            out[key] = HIDDEN if v is not None and key.lower() in SENSITIVE_MEMBERS else redact(v)
+        return out
+    if kind is list or kind is tuple or isinstance(value, list | tuple | set | frozenset):
         return [redact(v) for v in value]
     return _scalar(value)
 

@@ -69,3 +69,64 @@ def test_sink_builds_nothing_when_the_logger_drops_info(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="broker.audit"):
         LoggingAuditSink()(Exploding())
     assert caplog.records == []
+
+
+def _reference_redact(value: Any) -> Any:
+    """redact before its exact-type shortcuts (the behaviour they must keep)."""
+    import hashlib
+    import re
+    from collections.abc import Mapping
+    from datetime import UTC, datetime
+
+    from broker.service.audit import MAX_STRING, SENSITIVE_MEMBERS
+
+    jwt = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+
+    def scalar(v: Any) -> Any:
+        if v is None or isinstance(v, bool | int | float):
+            return v
+        if isinstance(v, datetime):
+            return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(v, bytes | bytearray | memoryview):
+            return f"<{len(v)} bytes>"
+        text = v if isinstance(v, str) else str(v)
+        if jwt.search(text):
+            return HIDDEN
+        if len(text) > MAX_STRING:
+            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            return f"<{len(text)} characters, sha256 {digest}>"
+        return text
+
+    if isinstance(value, Mapping):
+        return {str(k): (HIDDEN if str(k).lower() in SENSITIVE_MEMBERS and v is not None else _reference_redact(v))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_reference_redact(v) for v in value]
+    return scalar(value)
+
+
+def _random_value(rng: Any, depth: int = 0) -> Any:
+    import enum
+    from collections import OrderedDict
+
+    class Color(enum.StrEnum):
+        RED = "eyJab.eyJcd.ef"
+
+    leaves = [None, True, 3, 2.5, "plain", JWT, "x" * 17_000, "eyJ not a jwt", b"raw", NOW, Color.RED, 10**30]
+    if depth > 3 or rng.random() < 0.4:
+        return rng.choice(leaves)
+    names = ["SessionToken", "password", "Name", 7, "WebIdentityToken", "nested", "TokenCode"]
+    shape = rng.choice(["dict", "ordered", "list", "tuple"])
+    if shape in ("dict", "ordered"):
+        items = [(rng.choice(names), _random_value(rng, depth + 1)) for _ in range(rng.randint(0, 4))]
+        return dict(items) if shape == "dict" else OrderedDict(items)
+    items = [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return items if shape == "list" else tuple(items)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_redact_shortcuts_change_nothing(seed: int) -> None:
+    import random
+
+    value = _random_value(random.Random(seed))
+    assert redact(value) == _reference_redact(value)
