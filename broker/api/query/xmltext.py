@@ -21,6 +21,10 @@ _REPLACEMENTS = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
 
 def escape_text(text: str) -> str:
     """Return ``text`` escaped for use as XML character data."""
+    if text.isascii() and text.isprintable():  # U+0020..U+007E only: nothing invalid, no CR (checked in C)
+        if "&" in text or "<" in text or ">" in text:
+            return _SPECIAL.sub(lambda m: _REPLACEMENTS[m.group()], text)
+        return text
     bad = _INVALID.search(text)
     if bad is not None:
         raise ValueError(f"character U+{ord(bad.group()):04X} cannot be represented in XML 1.0")
