@@ -108,10 +108,10 @@ def build_broker(
     web_identity.lookups.max_staleness = NODE_STALENESS_SECONDS
     revocations = revocation_set_for(store)
     saml_config = sp_config(settings.effective_public_url, clock_skew_seconds=settings.clock_skew_seconds)
-    # the SP key pair lives in the store's keyring (one for every node); an older node's file key is migrated
+    # the SP key pair lives in the store's keyring (one for every node), created or migrated from an older
+    # node's file on first use
     saml_keys = StoreSpKeys(store, envelope, clock, entropy, entity_id=saml_config.entity_id,
                             legacy_home=settings.home)
-    saml_keys.ensure()
     saml_sp = SamlSp.build(saml_config, keyring.codec, saml_keys)
     registry = CollectorRegistry()
     registry.register(JwksHealthCollector(jwks))
@@ -292,11 +292,11 @@ async def _query(broker: Broker, request: Request) -> Response:
         broker.requests.labels(op.name, "OK").inc()
         return Response(payload, media_type="text/xml", headers={"x-amzn-RequestId": rid})
     except BrokerError as error:
-        return _refuse(broker, call, op, params, error, audited=dispatched, form=form)
+        return await _refuse(broker, call, op, params, error, audited=dispatched, form=form)
     except Exception as exc:
         _log.exception("request %s failed", rid)
         failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
-        return _refuse(broker, call, op, params, failure, audited=dispatched, form=form)
+        return await _refuse(broker, call, op, params, failure, audited=dispatched, form=form)
     finally:
         broker.latency.labels(op.service if op else "unknown").observe(time.perf_counter() - started)
 
@@ -307,7 +307,7 @@ def _unsupported(op: Operation) -> BrokerError:
     return InvalidAction(f"Could not find operation {op.name} for version {op.version}: broker does not implement it")
 
 
-def _refuse(
+async def _refuse(
     broker: Broker,
     call: CallContext,
     op: Operation | None,
@@ -318,11 +318,12 @@ def _refuse(
     form: dict[str, str],
 ) -> Response:
     # The dispatcher already audited errors raised inside an operation; everything refused before
-    # (authentication, decoding, validation) is audited here, so every request leaves one event.
+    # (authentication, decoding, validation) is audited here, so every request leaves one event (through
+    # the audit writer or the thread pool: the event loop never waits on the store).
     service = op.service if op else service_for(form or {})
     if not audited:
         action = op.name if op else "Unknown"
-        broker.dispatcher.record_refusal(call, service, action, params, error)
+        await broker.dispatcher.record_refusal_async(call, service, action, params, error)
     broker.requests.labels(op.name if op else "Unknown", error.code).inc()
     status, body = render_error(error, call.request_id, service=service)
     return Response(body, status_code=status, media_type="text/xml", headers={"x-amzn-RequestId": call.request_id})

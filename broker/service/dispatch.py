@@ -100,12 +100,12 @@ class Dispatcher:
             self.fallbacks += 1
             return await to_thread.run_sync(partial(self.run, call, service, action, params, tuple(tx.deferred)))
         except BrokerError as error:
-            await self._refusal_async(call, service, action, params, error)
+            await self.record_refusal_async(call, service, action, params, error)
             raise
         except Exception as exc:
             _log.exception("operation %s failed (request %s)", action, call.request_id)
             failure = InternalFailure("An internal error occurred. Please retry your request.", detail=repr(exc))
-            await self._refusal_async(call, service, action, params, failure)
+            await self.record_refusal_async(call, service, action, params, failure)
             raise failure from exc
         try:
             await self.writer.write(event, tx.deferred)
@@ -117,11 +117,13 @@ class Dispatcher:
         self._emit(event)
         return result
 
-    async def _refusal_async(
+    async def record_refusal_async(
         self, call: CallContext, service: str, action: str, params: Mapping[str, Any], error: BrokerError
     ) -> None:
-        """:meth:`record_refusal` through the writer (the event loop must not wait on the store)."""
-        assert self.writer is not None
+        """:meth:`record_refusal` for the event loop: through the writer, or in the thread pool without one."""
+        if self.writer is None:
+            await to_thread.run_sync(partial(self.record_refusal, call, service, action, params, error))
+            return
         try:
             event = self.audit(call, service, action, params, None, error)
             await self.writer.write(event)
