@@ -177,6 +177,10 @@ class AuditWriter:
             _settle(item, None)
 
     def _store(self, batch: list[_Item]) -> None:
+        append = getattr(self.store, "append_audit", None)  # a store's leaner path for events alone
+        if append is not None and not any(item.deferred for item in batch):
+            append([item.event for item in batch])
+            return
         with self.store.transaction() as tx:
             for item in batch:
                 for write in item.deferred:

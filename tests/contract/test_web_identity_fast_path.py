@@ -140,12 +140,15 @@ def test_the_operation_touches_no_store_on_the_loop(node: Node, world: World, mo
                                                    ) -> None:
     node.call(world.token())
     opened: list[int] = []
-    real = world.store.transaction
+    appended: list[int] = []
+    real, real_append = world.store.transaction, world.store.append_audit
     monkeypatch.setattr(world.store, "transaction", lambda: (opened.append(1), real())[1])
+    monkeypatch.setattr(world.store, "append_audit", lambda events: (appended.append(1), real_append(events))[1])
     for _ in range(5):
         node.call(world.token())
     assert node.dispatcher.fallbacks == 1
-    assert len(opened) == node.writer.batches == 5  # only the writer's batch transactions (sequential calls)
+    assert opened == []  # no session, no transaction: the operation read nothing from the store
+    assert len(appended) == node.writer.batches == 5  # only the writer's batches (sequential calls)
 
 
 def test_refusal_on_the_loop_is_audited_through_the_writer(node: Node, world: World) -> None:
@@ -171,10 +174,11 @@ def test_role_last_used_is_written_with_the_batch(node: Node, world: World) -> N
 def test_failed_audit_write_fails_the_request(node: Node, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     node.call(world.token())
 
-    def broken(self: AuditRepository, events: Any) -> None:
+    def broken(self: Any, events: Any) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(AuditRepository, "record_many", broken)
+    monkeypatch.setattr(SqlStore, "append_audit", broken)
     with pytest.raises(InternalFailure) as info:
         node.call(world.token())
     assert "audit write failed" in (info.value.detail or "")
@@ -273,3 +277,29 @@ def test_writes_of_one_loop_iteration_share_a_batch_and_keep_their_own_outcome(w
     writer.close()
     with world.store.transaction() as tx:
         assert len(tx.audit.list(event_name=ACTION)) == 11
+
+
+def test_core_batch_stores_the_same_row_as_the_repository(world: World) -> None:
+    from sqlalchemy import select
+
+    from broker.store.sqlalchemy.models.audit import AuditEventRow
+
+    principal = Principal(kind="root", arn=world.arns.root(), account=ACCOUNT, user_id=ACCOUNT, name="root",
+                          identity_arn=world.arns.root())
+    a = build_event(CallContext(request_id="core-a", now=world.clock.now(), principal=principal), "sts", ACTION,
+                    {"RoleArn": ROLE}, {"Provider": "x"}, None)
+    b = build_event(CallContext(request_id="core-b", now=world.clock.now(), principal=principal), "sts", ACTION,
+                    {"RoleArn": ROLE}, {"Provider": "x"}, None)
+    world.store.append_audit([a])  # the writer's path for a batch of events alone
+    with world.store.transaction() as tx:
+        tx.audit.record(b)
+    with world.store.transaction() as tx:
+        rows = {r.request_id: r for r in tx.session.scalars(select(AuditEventRow))}
+
+    def columns(row: Any) -> tuple[Any, ...]:
+        event = dict(row.event)
+        event.pop("requestID"), event.pop("eventID")
+        return (row.event_time, row.event_source, row.event_name, row.principal_arn, row.error_code, event)
+
+    assert columns(rows["core-a"]) == columns(rows["core-b"])
+    assert rows["core-a"].event_id == a["eventID"]

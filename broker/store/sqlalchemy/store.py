@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +66,13 @@ class SqlStore:
             raise
         finally:
             session.close()
+
+    def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Store ``events`` in one transaction of their own (the audit writer's batches; issue 5)."""
+        from broker.store.sqlalchemy.repositories.audit import append_events
+
+        with self.engine.begin() as connection:
+            append_events(connection, events)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 
-__all__ = ["AuditRepository"]
+__all__ = ["AuditRepository", "append_events"]
 
 _TABLE: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _INSERT = insert(_TABLE)
@@ -31,7 +31,7 @@ def _parse_time(value: Any) -> datetime:
     raise ValueError("audit event has no eventTime")
 
 
-def _values(event: dict[str, Any]) -> dict[str, Any]:
+def _values(event: Mapping[str, Any]) -> dict[str, Any]:
     identity = event.get("userIdentity") or {}
     return {
         "event_id": str(event["eventID"]),
@@ -43,6 +43,13 @@ def _values(event: dict[str, Any]) -> dict[str, Any]:
         "error_code": event.get("errorCode"),
         "event": event,
     }
+
+
+def append_events(connection: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``events`` on a Core connection inside its transaction: the audit writer's batch when nothing
+    else is written with it (no ORM session to build, flush and close)."""
+    if events:
+        connection.execute(_INSERT, [_values(event) for event in events])
 
 
 class AuditRepository:
@@ -57,7 +64,7 @@ class AuditRepository:
         self.session.flush()  # the operation's pending changes first, as before
         self.session.execute(_INSERT, _values(event))
 
-    def record_many(self, events: Sequence[dict[str, Any]]) -> None:
+    def record_many(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Append ``events`` with one multi-row insert (the group-committed audit writer's batch)."""
         if not events:
             return
