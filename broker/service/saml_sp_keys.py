@@ -6,11 +6,11 @@ is a keyring row of purpose ``saml-sp``: the PKCS#8 private key sealed by the ma
 associated data ``keyring:KID``, the certificate (public) beside it. Every node reads the same rows, so
 all of them publish the same certificate and decrypt what an IdP encrypted to it.
 
-- **Created once, race-safe** (:meth:`StoreSpKeys.ensure`): the key is generated outside any
-  transaction (RSA-3072 takes a moment), then inserted in a transaction that first bumps the ``keyring``
-  change counter. The bump holds the counter row's lock until commit (PostgreSQL: ``INSERT … ON CONFLICT
-  DO UPDATE``; SQLite: the write lock), so of two nodes starting together the second re-reads after the
-  first committed, finds the active key and discards its own.
+- **Created once, race-safe** (:meth:`StoreSpKeys.ensure`, run by the first reader of each process): the key
+  is generated outside any transaction (RSA-3072 takes a moment), then inserted in a transaction that first
+  bumps the ``keyring`` change counter. The bump holds the counter row's lock until commit (PostgreSQL:
+  ``INSERT … ON CONFLICT DO UPDATE``; SQLite: the write lock), so of two nodes starting together the second
+  re-reads after the first committed, finds the active key and discards its own.
 - **Migrated**: a node that still has the sealed file of earlier versions (``BROKER_HOME/saml-sp-key.sealed``)
   inserts that pair as the first active key, so IdPs configured with its certificate keep working. If the
   store already has an active key, a different file key is kept as *retired*: it still decrypts assertions
@@ -46,13 +46,21 @@ from broker.federation.saml.sp_keys import FILE_NAME, SpKeyPair, generate_sp_key
 from broker.ids import Entropy
 from broker.service.ports import Store
 
-__all__ = ["ALGORITHM", "RETIRED_GRACE", "SpKey", "StoreSpKeys"]
+__all__ = ["ALGORITHM", "CLOCK_TOLERANCE", "RETIRED_GRACE", "SpKey", "StoreSpKeys"]
 
 _log = logging.getLogger("broker.saml.keys")
 
 ALGORITHM = "RSA-3072"
 RETIRED_GRACE = timedelta(days=2)
 """How long a retired SP key keeps decrypting: IdPs re-read SP metadata at least daily in practice."""
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""A key activated by a node whose clock runs ahead is active here too (no node ever sees "no active key")."""
+
+
+def _active(activated_at: datetime | None, retired_at: datetime | None, now: datetime) -> bool:
+    return activated_at is not None and activated_at <= now + CLOCK_TOLERANCE and (
+        retired_at is None or retired_at > now
+    )
 
 
 def _aad(kid: str) -> bytes:
@@ -74,13 +82,11 @@ class SpKey:
     retired_at: datetime | None
 
     def is_active(self, now: datetime) -> bool:
-        return self.activated_at is not None and self.activated_at <= now and (
-            self.retired_at is None or self.retired_at > now
-        )
+        return _active(self.activated_at, self.retired_at, now)
 
     def is_next(self, now: datetime) -> bool:
         """Prepared for the next rotation: not active yet, not retired."""
-        return self.retired_at is None and (self.activated_at is None or self.activated_at > now)
+        return self.retired_at is None and (self.activated_at is None or self.activated_at > now + CLOCK_TOLERANCE)
 
 
 class StoreSpKeys:
@@ -109,6 +115,8 @@ class StoreSpKeys:
         self._counter = -1
         self._checked = float("-inf")
         self._lock = threading.Lock()
+        self._ensured = False
+        self._ensure_lock = threading.Lock()  # one first-use ensure per process
 
     def __repr__(self) -> str:
         return f"StoreSpKeys({[k.key_id for k in self._keys]})"
@@ -142,7 +150,14 @@ class StoreSpKeys:
                      record.retired_at)
 
     def _follow(self) -> tuple[SpKey, ...]:
-        """The snapshot, reloaded first when ``poll_seconds`` passed and the ``keyring`` counter moved."""
+        """The snapshot, reloaded first when ``poll_seconds`` passed and the ``keyring`` counter moved.
+
+        The first reader of the process runs :meth:`ensure` (creation or migration happens on first use, not
+        at start-up: generating an RSA-3072 key takes a moment and most processes never need it)."""
+        if not self._ensured:
+            with self._ensure_lock:
+                if not self._ensured:
+                    self._ensure()
         if self.clock.monotonic() - self._checked < self.poll_seconds:
             return self._keys
         with self.store.transaction() as tx:
@@ -182,33 +197,36 @@ class StoreSpKeys:
         return kid
 
     def ensure(self) -> SpKey:
-        """Load; on the first start of the first node create the active key (or migrate the file key)."""
+        """Load; on the first start of the first node create the active key (or migrate the file key).
+
+        Readers call it on their first use; calling it at start-up surfaces a problem (wrong master key) early."""
+        with self._ensure_lock:
+            self._ensure()
+        return self.current()
+
+    def _ensure(self) -> None:
         keys = self.load()
         now = self.clock.now()
         legacy = self._legacy_pair()
         known = {k.pair.certificate_der for k in keys}
-        if any(k.is_active(now) for k in keys) and (legacy is None or legacy.certificate_der in known):
-            if legacy is not None:
-                self._retire_file()
-            return self.current()
-        candidate = legacy or generate_sp_key_pair(self.entity_id, now)
-        with self.store.transaction() as tx:
-            tx.security.bump("keyring")  # serializes creators: the counter row stays locked until commit
-            records = tx.security.list_saml_sp_keys()
-            active = [r for r in records if r.activated_at is not None and r.activated_at <= now
-                      and (r.retired_at is None or r.retired_at > now)]
-            stored = {r.certificate for r in records}
-            if not active:
-                kid = self._insert(tx, candidate, now, activated_at=now)
-                _log.info("SAML SP key %s created (%s)", kid, "migrated from " + FILE_NAME if legacy else "new")
-            elif legacy is not None and legacy.certificate_der not in stored:
-                kid = self._insert(tx, legacy, now, activated_at=now, retired_at=now)
-                _log.warning("SAML SP key file %s differs from the store's key: kept as retired key %s (decrypts "
-                             "for %s, not published)", FILE_NAME, kid, RETIRED_GRACE)
+        if not any(k.is_active(now) for k in keys) or (legacy is not None and legacy.certificate_der not in known):
+            candidate = legacy or generate_sp_key_pair(self.entity_id, now)
+            with self.store.transaction() as tx:
+                tx.security.bump("keyring")  # serializes creators: the counter row stays locked until commit
+                records = tx.security.list_saml_sp_keys()
+                active = [r for r in records if _active(r.activated_at, r.retired_at, now)]
+                stored = {r.certificate for r in records}
+                if not active:
+                    kid = self._insert(tx, candidate, now, activated_at=now)
+                    _log.info("SAML SP key %s created (%s)", kid, "migrated from " + FILE_NAME if legacy else "new")
+                elif legacy is not None and legacy.certificate_der not in stored:
+                    kid = self._insert(tx, legacy, now, activated_at=now, retired_at=now)
+                    _log.warning("SAML SP key file %s differs from the store's key: kept as retired key %s "
+                                 "(decrypts for %s, not published)", FILE_NAME, kid, RETIRED_GRACE)
+            self.load()
         if legacy is not None:
             self._retire_file()
-        self.load()
-        return self.current()
+        self._ensured = True
 
     def _retire_file(self) -> None:
         """The file's pair is in the store now: rename the file so later starts do not import it again."""
@@ -223,16 +241,19 @@ class StoreSpKeys:
 
     def current(self) -> SpKey:
         """The newest active key; ``LookupError`` when there is none (``ensure`` was not run)."""
+        snapshot = self._follow()  # first: it may create the key
         now = self.clock.now()
-        active = [k for k in self._follow() if k.is_active(now)]
+        active = [k for k in snapshot if k.is_active(now)]
         if not active:
             raise LookupError("no active SAML SP key")
-        return max(active, key=lambda k: (k.activated_at, k.created_at, k.key_id))
+        # a key another node already retired (its clock runs ahead) loses to one nobody retired
+        return max(active, key=lambda k: (k.retired_at is None, k.activated_at, k.created_at, k.key_id))
 
     def next_key(self) -> SpKey | None:
         """The key prepared for the next rotation, if any (newest)."""
+        snapshot = self._follow()  # first: it may create the key
         now = self.clock.now()
-        ready = [k for k in self._follow() if k.is_next(now)]
+        ready = [k for k in snapshot if k.is_next(now)]
         return max(ready, key=lambda k: (k.created_at, k.key_id)) if ready else None
 
     def signing_key_pem(self) -> bytes | None:
@@ -249,8 +270,9 @@ class StoreSpKeys:
 
     def __call__(self) -> Sequence[bytes]:
         """Private keys (PEM) that may decrypt an assertion: active, next, then retired ones, newest first."""
+        snapshot = self._follow()  # first: it may create the key
         now = self.clock.now()
-        keys = [k for k in self._follow() if k.retired_at is None or now - k.retired_at < RETIRED_GRACE]
+        keys = [k for k in snapshot if k.retired_at is None or now - k.retired_at < RETIRED_GRACE]
         keys.sort(key=lambda k: (k.is_active(now), k.is_next(now), k.created_at, k.key_id), reverse=True)
         return tuple(k.pair.private_key_pem for k in keys)
 

@@ -228,3 +228,24 @@ def test_the_token_keyring_does_not_see_the_sp_key(store: SqlStore, clock: Fixed
     with store.transaction() as tx:
         assert {r.purpose for r in tx.security.list_keys()} == {"session-token", "jwt-signing"}
         assert tx.security.get_key(saml_rows(store)[0].key_id) is None
+
+
+def test_the_first_reader_creates_the_key_lazily(store: SqlStore, clock: FixedClock) -> None:
+    keys = node(store, clock, 1)
+    assert saml_rows(store) == []  # constructing a node does nothing
+    (cert,) = keys.signing_certificates()
+    assert [r.certificate for r in saml_rows(store)] == [cert]
+
+
+def test_a_node_whose_clock_runs_behind_uses_the_key_and_makes_no_second_one(
+    store: SqlStore, clock: FixedClock
+) -> None:
+    ahead = node(store, clock, 1)
+    ahead.ensure()
+    behind_clock = FixedClock(clock.now() - timedelta(seconds=90))
+    behind = node(store, behind_clock, 2)
+    assert behind.signing_certificates() == ahead.signing_certificates()
+    assert len(saml_rows(store)) == 1
+    following = ahead.prepare_next()
+    ahead.rotate()
+    assert behind.signing_certificates() == (following.pair.certificate_der,)

@@ -323,14 +323,12 @@ def _sp_config(broker: Any) -> SpConfig:
 
 def sp_keys_for(broker: Any) -> SpKeySource:
     """The app's SP key pair: ``broker.saml_keys`` when ``build_broker`` made one, else the keyring's
-    ``saml-sp`` key in ``broker.store`` (created or migrated now, at start-up, so every node sees one pair)."""
+    ``saml-sp`` key in ``broker.store`` (created or migrated on first use; one pair for every node)."""
     existing = getattr(broker, "saml_keys", None)
     if existing is not None:
         return cast(SpKeySource, existing)
-    keys = StoreSpKeys(broker.store, broker.envelope, broker.clock, broker.entropy,
+    return StoreSpKeys(broker.store, broker.envelope, broker.clock, broker.entropy,
                        entity_id=_sp_config(broker).entity_id, legacy_home=broker.settings.home)
-    keys.ensure()
-    return keys
 
 
 def saml_sp_for(broker: Any, keys: SpKeySource) -> SamlSp:
