@@ -83,7 +83,6 @@ _SCHEMA_DIR = join(dirname(_xml_utils.__file__), "schemas")
 
 _library_now = OneLogin_Saml2_Utils.now
 _library_query = OneLogin_Saml2_XML.query
-_library_validate_xml = OneLogin_Saml2_XML.validate_xml
 _library_parse_time = OneLogin_Saml2_Utils.parse_SAML_to_time
 _library_validate_node_sign = OneLogin_Saml2_Utils.validate_node_sign
 
