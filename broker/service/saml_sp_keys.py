@@ -197,7 +197,7 @@ class StoreSpKeys:
         return kid
 
     def ensure(self) -> SpKey:
-        """Load; on the first start of the first node create the active key (or migrate the file key).
+        """Load; if the store has no active key yet create it (or migrate this node's file key).
 
         Readers call it on their first use; calling it at start-up surfaces a problem (wrong master key) early."""
         with self._ensure_lock:

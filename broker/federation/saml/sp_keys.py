@@ -9,7 +9,7 @@ Where the pair lives: in the store-backed keyring (purpose ``saml-sp``,
 :class:`broker.service.saml_sp_keys.StoreSpKeys`), one pair for every node that shares the store.
 :class:`FileSpKeys` is the earlier home of the pair — sealed by the master key
 (:class:`~broker.credentials.envelope.Envelope`, AAD ``saml-sp-key``) in ``BROKER_HOME/saml-sp-key.sealed`` —
-kept so that a node's existing file is migrated into the store on its first start with this version.
+kept so that a node's existing file is migrated into the store the first time that node needs the key.
 """
 
 from __future__ import annotations
