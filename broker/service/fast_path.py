@@ -26,7 +26,7 @@ CACHE_ONLY_ACTIONS = frozenset({"AssumeRoleWithWebIdentity"})
 """Operations that change nothing in the store but ``RoleLastUsed`` and may run from caches alone."""
 
 
-class WouldBlock(Exception):  # noqa: N818 (a signal to take the general path, not an error)
+class WouldBlock(Exception):  # a signal to take the general path, not an error
     """The operation needs the store (or another blocking call): run it on the general path instead."""
 
 
