@@ -19,9 +19,11 @@ all of them publish the same certificate and decrypt what an IdP encrypted to it
 - **Followed**: readers re-check the ``keyring`` counter at most every ``poll_seconds`` and reload when it
   moved (another node prepared or rotated a key).
 - **Rotation-ready**: :meth:`StoreSpKeys.prepare_next` adds a standby key that the metadata lists as a second
-  encryption certificate, and that already decrypts; :meth:`StoreSpKeys.rotate` makes it the active one
+  encryption certificate, and that already decrypts; :meth:`StoreSpKeys.promote` makes it the active one
   (signing AuthnRequests, first in the metadata) and retires the old key, which keeps decrypting for
-  :data:`RETIRED_GRACE` and is then purged.
+  :data:`RETIRED_GRACE` and is then purged (:meth:`StoreSpKeys.rotate` does both steps at once).
+  ``broker keys rotate saml-sp [--promote]`` runs the two steps; ``broker keys list`` shows
+  :meth:`StoreSpKeys.listing` (ids, states, times, certificate fingerprints; never key material).
 
 A key whose seal does not open, or whose certificate does not match its private key, is skipped and logged
 (fail closed for that key). Key material is never logged or repr'd.
@@ -29,6 +31,7 @@ A key whose seal does not open, or whose certificate does not match its private 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -46,11 +49,13 @@ from broker.federation.saml.sp_keys import FILE_NAME, SpKeyPair, generate_sp_key
 from broker.ids import Entropy
 from broker.service.ports import Store
 
-__all__ = ["ALGORITHM", "CLOCK_TOLERANCE", "RETIRED_GRACE", "SpKey", "StoreSpKeys"]
+__all__ = ["ALGORITHM", "CLOCK_TOLERANCE", "PURPOSE", "RETIRED_GRACE", "SpKey", "SpKeyInfo", "StoreSpKeys",
+           "certificate_fingerprint"]
 
 _log = logging.getLogger("broker.saml.keys")
 
 ALGORITHM = "RSA-3072"
+PURPOSE = "saml-sp"
 RETIRED_GRACE = timedelta(days=2)
 """How long a retired SP key keeps decrypting: IdPs re-read SP metadata at least daily in practice."""
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -61,6 +66,11 @@ def _active(activated_at: datetime | None, retired_at: datetime | None, now: dat
     return activated_at is not None and activated_at <= now + CLOCK_TOLERANCE and (
         retired_at is None or retired_at > now
     )
+
+
+def _next(activated_at: datetime | None, retired_at: datetime | None, now: datetime) -> bool:
+    """Prepared for the next rotation: not active yet (not even within the clock tolerance), not retired."""
+    return retired_at is None and (activated_at is None or activated_at > now + CLOCK_TOLERANCE)
 
 
 def _aad(kid: str) -> bytes:
@@ -86,7 +96,49 @@ class SpKey:
 
     def is_next(self, now: datetime) -> bool:
         """Prepared for the next rotation: not active yet, not retired."""
-        return self.retired_at is None and (self.activated_at is None or self.activated_at > now + CLOCK_TOLERANCE)
+        return _next(self.activated_at, self.retired_at, now)
+
+
+@dataclass(frozen=True)
+class SpKeyInfo:
+    """What ``broker keys list`` shows about a ``saml-sp`` key: public facts only, never key material.
+
+    ``state``: ``active`` (signs AuthnRequests, first encryption certificate), ``next`` (prepared: published as
+    a second encryption certificate, decrypts), ``retired`` (decrypts until ``decrypts_until``, not published),
+    ``standby`` (active by its times but another active key is the current one), ``unusable`` (the seal does
+    not open with this master key, or the certificate is not the private key's: skipped by every reader)."""
+
+    key_id: str
+    algorithm: str
+    state: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+    fingerprint: str
+    """SHA-256 of the DER certificate, as ``openssl x509 -noout -fingerprint -sha256`` prints it."""
+    not_after: datetime | None
+    decrypts_until: datetime | None
+    purpose: str = PURPOSE
+
+
+def certificate_fingerprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate in ``AB:CD:…`` form (what IdP consoles and openssl show)."""
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+
+def _not_after(der: bytes) -> datetime | None:
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc
+    except ValueError:
+        return None
+
+
+def _current_of(snapshot: Sequence[SpKey], now: datetime) -> SpKey:
+    active = [k for k in snapshot if k.is_active(now)]
+    if not active:
+        raise LookupError("no active SAML SP key")
+    # a key another node already retired (its clock runs ahead) loses to one nobody retired
+    return max(active, key=lambda k: (k.retired_at is None, k.activated_at, k.created_at, k.key_id))
 
 
 class StoreSpKeys:
@@ -242,12 +294,7 @@ class StoreSpKeys:
     def current(self) -> SpKey:
         """The newest active key; ``LookupError`` when there is none (``ensure`` was not run)."""
         snapshot = self._follow()  # first: it may create the key
-        now = self.clock.now()
-        active = [k for k in snapshot if k.is_active(now)]
-        if not active:
-            raise LookupError("no active SAML SP key")
-        # a key another node already retired (its clock runs ahead) loses to one nobody retired
-        return max(active, key=lambda k: (k.retired_at is None, k.activated_at, k.created_at, k.key_id))
+        return _current_of(snapshot, self.clock.now())
 
     def next_key(self) -> SpKey | None:
         """The key prepared for the next rotation, if any (newest)."""
@@ -287,20 +334,28 @@ class StoreSpKeys:
         pair = generate_sp_key_pair(self.entity_id, now)
         with self.store.transaction() as tx:
             tx.security.bump("keyring")
-            if not any(r.retired_at is None and (r.activated_at is None or r.activated_at > now)
-                       for r in tx.security.list_saml_sp_keys()):
+            if not any(_next(r.activated_at, r.retired_at, now) for r in tx.security.list_saml_sp_keys()):
                 self._insert(tx, pair, now, activated_at=None)
         self.load()
         following = self.next_key()
         assert following is not None
         return following
 
-    def rotate(self) -> SpKey:
-        """Activate the next key (preparing one if needed), retire the current one, purge expired keys."""
-        following = self.prepare_next()
+    def promote(self) -> SpKey:
+        """Activate the prepared next key, retire the current one, purge retired keys past the grace period.
+
+        ``LookupError`` when no next key is prepared (then nothing changes). The transaction bumps the
+        ``keyring`` counter first, so two promotions (two operators, two nodes) run one after the other and
+        the second finds no next key instead of promoting the same key twice."""
         now = self.clock.now()
         with self.store.transaction() as tx:
-            for record in tx.security.list_saml_sp_keys():
+            tx.security.bump("keyring")  # serializes promoters: the counter row stays locked until commit
+            records = tx.security.list_saml_sp_keys()
+            ready = [r for r in records if _next(r.activated_at, r.retired_at, now)]
+            if not ready:
+                raise LookupError("no next SAML SP key is prepared")
+            following = max(ready, key=lambda r: (r.created_at, r.key_id))
+            for record in records:
                 if record.key_id == following.key_id:
                     tx.security.activate_key(record.key_id, now)
                 elif record.retired_at is None:
@@ -310,3 +365,43 @@ class StoreSpKeys:
         self.load()
         _log.info("rotated the SAML SP key: %s is now active", following.key_id)
         return self.current()
+
+    def rotate(self) -> SpKey:
+        """Both steps at once: prepare a next key (unless one is prepared) and promote it."""
+        self.prepare_next()
+        return self.promote()
+
+    # --- listing ---------------------------------------------------------------------------------
+
+    def listing(self) -> list[SpKeyInfo]:
+        """Every ``saml-sp`` key in the store, oldest first, with its state; reads the store only (creates
+        nothing, migrates nothing). Keys that do not open are listed as ``unusable``."""
+        with self.store.transaction() as tx:
+            records = tx.security.list_saml_sp_keys()
+        now = self.clock.now()
+        opened = {r.key_id: self._open(r) for r in records}
+        usable = [k for k in opened.values() if k is not None]
+        try:
+            current: str | None = _current_of(usable, now).key_id
+        except LookupError:
+            current = None
+        out: list[SpKeyInfo] = []
+        for r in records:
+            key = opened[r.key_id]
+            if key is None:
+                state = "unusable"
+            elif r.key_id == current:
+                state = "active"
+            elif key.is_next(now):
+                state = "next"
+            elif r.retired_at is not None:
+                state = "retired"
+            else:
+                state = "standby"
+            out.append(SpKeyInfo(
+                key_id=r.key_id, algorithm=r.algorithm, state=state, created_at=r.created_at,
+                activated_at=r.activated_at, retired_at=r.retired_at,
+                fingerprint=certificate_fingerprint(r.certificate), not_after=_not_after(r.certificate),
+                decrypts_until=r.retired_at + RETIRED_GRACE if r.retired_at is not None else None,
+            ))
+        return out
