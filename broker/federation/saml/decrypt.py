@@ -15,7 +15,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils  # type: ignore[import-unt
 from broker.federation.saml.errors import SamlError
 from broker.federation.saml.signature import NS
 
-__all__ = ["ALLOWED_CONTENT_ENCRYPTION", "ALLOWED_KEY_TRANSPORT", "decrypt_assertion"]
+__all__ = ["ALLOWED_CONTENT_ENCRYPTION", "ALLOWED_KEY_TRANSPORT", "decrypt_assertion", "decrypt_assertion_with_key"]
 
 ALLOWED_KEY_TRANSPORT = frozenset({
     "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
@@ -45,6 +45,14 @@ def _check_algorithms(encrypted: etree._Element) -> None:
 
 def decrypt_assertion(encrypted: etree._Element, private_keys_pem: Sequence[bytes]) -> etree._Element:
     """The plaintext ``saml:Assertion`` of ``encrypted``, trying each SP key (newest first)."""
+    return decrypt_assertion_with_key(encrypted, private_keys_pem)[0]
+
+
+def decrypt_assertion_with_key(
+    encrypted: etree._Element, private_keys_pem: Sequence[bytes]
+) -> tuple[etree._Element, bytes]:
+    """:func:`decrypt_assertion`, and the SP key (PEM) that decrypted it (python3-saml's general-path
+    cross-check decrypts again with that key)."""
     if not private_keys_pem:
         raise SamlError(["the assertion is encrypted but broker has no SAML SP key"])
     _check_algorithms(encrypted)
@@ -59,6 +67,6 @@ def decrypt_assertion(encrypted: etree._Element, private_keys_pem: Sequence[byte
         except Exception:  # noqa: S112 - xmlsec raises several types; any failure means "not this key"
             continue
         if isinstance(plain, etree._Element) and plain.tag == _ASSERTION and len(holder) == 1:
-            return plain
+            return plain, pem
         raise SamlError(["the EncryptedAssertion does not contain exactly one saml:Assertion"])
     raise SamlError(["the EncryptedAssertion cannot be decrypted with broker's SP key"])

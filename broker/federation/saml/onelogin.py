@@ -187,15 +187,19 @@ if ADAPTED:
 
 class _ParsedResponse(OneLogin_Saml2_Response):  # type: ignore[misc]
     """A Response over a tree broker already parsed: ``OneLogin_Saml2_Response.__init__`` (1.16.0) minus the
-    base64 decoding and parsing, for a Response without ``EncryptedAssertion``."""
+    base64 decoding and parsing, and, for an ``EncryptedAssertion``, minus the decryption: ``decrypted`` is
+    broker's copy of the Response with the decrypted Assertion in place, which is what the constructor's
+    ``_decrypt_assertion(deepcopy(document))`` builds (same xmlsec call, same key)."""
 
-    def __init__(self, settings: OneLogin_Saml2_Settings, document: etree._Element) -> None:
+    def __init__(
+        self, settings: OneLogin_Saml2_Settings, document: etree._Element, decrypted: etree._Element | None = None
+    ) -> None:
         self._settings = settings
         self._error = None
         self.response = None
         self.document = document
-        self.decrypted_document = None
-        self.encrypted = None
+        self.decrypted_document = decrypted
+        self.encrypted = True if decrypted is not None else None
         self.valid_scd_not_on_or_after = None
 
 
@@ -242,6 +246,18 @@ def _settings_for(sp: SpConfig, idp_entity_id: str, certificates_der: tuple[byte
     return _settings(sp, idp_entity_id, tuple(base64.b64encode(c).decode("ascii") for c in certificates_der))
 
 
+def _settings_with_key(
+    sp: SpConfig, idp_entity_id: str, certificates_der: tuple[bytes, ...], private_key_pem: bytes
+) -> OneLogin_Saml2_Settings:
+    """Settings that let python3-saml decrypt on its own (general path only; never cached: key material)."""
+    data = onelogin_settings(sp, idp_entity_id, tuple(base64.b64encode(c).decode("ascii") for c in certificates_der))
+    data["sp"]["privateKey"] = private_key_pem.decode("ascii")
+    return OneLogin_Saml2_Settings(data, sp_validation_only=True)
+
+
+_ENCRYPTED_XPATH = "/samlp:Response/saml:EncryptedAssertion"
+
+
 def request_data(acs_url: str) -> dict[str, str]:
     """python3-saml's "request" built from the configured ACS URL, never from request headers."""
     parts = urlsplit(acs_url)
@@ -257,6 +273,8 @@ def cross_check(
     expected_in_response_to: str | None,
     document: etree._Element | None = None,
     verified: Sequence[tuple[etree._Element, bytes]] = (),
+    decrypted: etree._Element | None = None,
+    sp_private_key: bytes | None = None,
 ) -> None:
     """Run python3-saml's strict ``is_valid``; raise :class:`SamlError` with its reason when it refuses.
 
@@ -264,9 +282,17 @@ def cross_check(
     verification accepted in it (:attr:`~broker.federation.saml.signature.SignedParts.verified`). With both,
     and the adapter installed, python3-saml checks that tree and relies on that verification (module
     docstring); otherwise it decodes, parses and verifies on its own.
+
+    An encrypted Response: ``decrypted`` is broker's copy of it with the decrypted Assertion in place, and
+    ``verified`` includes the assertion's signature verified inside it; python3-saml then checks ``document``
+    and ``decrypted`` as its constructor would have built them. On the general path python3-saml decrypts
+    on its own with ``sp_private_key`` (the SP key that opened the assertion for broker).
     """
-    settings = _settings_for(sp, idp.entity_id, tuple(idp.certificates))
+    certificates = tuple(idp.certificates)
+    settings = _settings_for(sp, idp.entity_id, certificates)
     shared = document if ADAPTED and verified else None
+    if shared is None and sp_private_key is not None:
+        settings = _settings_with_key(sp, idp.entity_id, certificates, sp_private_key)
     # python3-saml compares upper bounds without drift: give it ``now - skew`` so it is never stricter
     # than broker's own windowed checks, which ran first.
     token = _now.set(calendar.timegm(now.utctimetuple()) - sp.clock_skew_seconds)
@@ -274,9 +300,13 @@ def cross_check(
     memo_token = _memo.set({} if shared is not None else None)
     try:
         if shared is not None:
-            response = _ParsedResponse(settings, shared)
-            if response._query("/samlp:Response/saml:EncryptedAssertion"):
-                raise SamlError(["python3-saml cross-check: an encrypted Response needs the general path"])
+            encrypted = bool(_xpath(_ENCRYPTED_XPATH)(shared))
+            if encrypted != (decrypted is not None):
+                raise SamlError(["python3-saml cross-check: an encrypted Response needs its decrypted copy"
+                                 if encrypted else "python3-saml cross-check: a decrypted copy of a plain Response"])
+            response = _ParsedResponse(settings, shared, decrypted)
+            if response._query(_ENCRYPTED_XPATH):
+                raise SamlError(["python3-saml cross-check: the decrypted Response is still encrypted"])
         else:
             response = OneLogin_Saml2_Response(settings, message_b64)
         ok = response.is_valid(request_data(sp.acs_url), expected_in_response_to)

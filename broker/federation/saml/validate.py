@@ -10,10 +10,16 @@ must be covered by a valid signature from a metadata certificate — its own, or
 clock (:mod:`~broker.federation.saml.assertion`). Finally python3-saml's own strict ``is_valid`` runs
 as a second opinion (:mod:`~broker.federation.saml.onelogin`), with its settings built from the same
 frozen config and broker's clock. The replay cache lives in the store and is the service's job.
+
+An ``EncryptedAssertion`` gets the same second opinion: python3-saml checks the Response as received
+(its signature covers the ciphertext) and, beside it, the Response with broker's decryption of the
+assertion in place — what python3-saml's own constructor builds (``decrypted_document``), decrypted by
+the same xmlsec call with the SP key that opened it (docs/saml/validation.md, "Encrypted assertions").
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +29,12 @@ from lxml import etree
 
 from broker.federation.saml.assertion import ValidatedAssertion, check_assertion
 from broker.federation.saml.config import SpConfig
-from broker.federation.saml.decrypt import decrypt_assertion
+from broker.federation.saml.decrypt import decrypt_assertion_with_key
 from broker.federation.saml.errors import SamlError
 from broker.federation.saml.signature import NS, check_unique_ids, verify_signatures
 from broker.federation.saml.xmlsafe import decode_post, decode_redirect, parse_message
 
-__all__ = ["IdpTrust", "SamlValidator"]
+__all__ = ["Checked", "IdpTrust", "SamlValidator", "check_structure_and_signatures"]
 
 _RESPONSE = f"{{{NS['samlp']}}}Response"
 _ASSERTION = f"{{{NS['saml']}}}Assertion"
@@ -52,6 +58,54 @@ def _single_assertion(root: etree._Element) -> etree._Element:
     if found[0].getparent() is not root:
         raise SamlError(["the assertion must be a direct child of the Response"])
     return found[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A Response after the structural, decryption and signature steps (before the semantic checks)."""
+
+    document: etree._Element
+    """The Response as received (with its ``EncryptedAssertion`` when encrypted)."""
+    decrypted: etree._Element | None
+    """Encrypted only: a copy of the Response with the decrypted ``Assertion`` in place of the encrypted one."""
+    assertion: etree._Element
+    """The plaintext assertion (inside ``decrypted`` when encrypted)."""
+    response_signed: bool
+    assertion_signed: bool
+    verified: tuple[tuple[etree._Element, bytes], ...]
+    """Every ``ds:Signature`` element broker's xmlsec verification accepted, with its certificate."""
+    sp_key: bytes | None = None
+    """Encrypted only: the SP private key (PEM) that decrypted the assertion."""
+
+    @property
+    def response(self) -> etree._Element:
+        """The Response whose assertion is :attr:`assertion` (the decrypted copy when encrypted)."""
+        return self.decrypted if self.decrypted is not None else self.document
+
+
+def check_structure_and_signatures(
+    root: etree._Element, idp: IdpTrust, sp_private_keys: Callable[[], Sequence[bytes]]
+) -> Checked:
+    """Unique IDs, exactly one assertion as a direct child, every signature verified (and decryption)."""
+    check_unique_ids(root)
+    assertion = _single_assertion(root)
+    if assertion.tag != _ENCRYPTED:
+        parts = verify_signatures(root, assertion, idp.certificates)
+        return Checked(root, None, assertion, parts.response, parts.assertion, parts.verified)
+    parts = verify_signatures(root, assertion, idp.certificates)
+    plain, key = decrypt_assertion_with_key(assertion, sp_private_keys())
+    if sum(1 for _ in plain.iter(_ASSERTION, _ENCRYPTED)) != 1:
+        raise SamlError(["the decrypted assertion contains another assertion"])
+    for _node in plain.iter(etree.Comment, etree.ProcessingInstruction):
+        raise SamlError(["XML comments and processing instructions are not allowed in SAML messages"])
+    check_unique_ids(plain)
+    inner = verify_signatures(plain, plain, idp.certificates)
+    # python3-saml's decrypted_document: a copy of the Response, the decrypted Assertion in place of the
+    # encrypted one; the received Response stays as it is (its signature covers the ciphertext)
+    decrypted = copy.deepcopy(root)
+    decrypted.replace(decrypted[root.index(assertion)], plain)
+    check_unique_ids(decrypted)
+    return Checked(root, decrypted, plain, parts.response, inner.response, parts.verified + inner.verified, key)
 
 
 class SamlValidator:
@@ -83,37 +137,21 @@ class SamlValidator:
     ) -> ValidatedAssertion:
         """Validate a base64 (HTTP-POST binding) ``samlp:Response``; raise :class:`SamlError` with every reason."""
         xml = self.decode(message_b64)
-        root = parse_message(xml)
-        check_unique_ids(root)
-        assertion = _single_assertion(root)
-        encrypted = assertion.tag == _ENCRYPTED
-        if encrypted:
-            parts = verify_signatures(root, assertion, idp.certificates)
-            plain = decrypt_assertion(assertion, self._sp_private_keys())
-            if sum(1 for _ in plain.iter(_ASSERTION, _ENCRYPTED)) != 1:
-                raise SamlError(["the decrypted assertion contains another assertion"])
-            for _node in plain.iter(etree.Comment, etree.ProcessingInstruction):
-                raise SamlError(["XML comments and processing instructions are not allowed in SAML messages"])
-            check_unique_ids(plain)
-            inner = verify_signatures(plain, plain, idp.certificates)
-            response_signed, assertion_signed = parts.response, inner.response
-            root.replace(assertion, plain)
-            assertion = plain
-        else:
-            parts = verify_signatures(root, assertion, idp.certificates)
-            response_signed, assertion_signed = parts.response, parts.assertion
+        checked = check_structure_and_signatures(parse_message(xml), idp, self._sp_private_keys)
+        response_signed, assertion_signed = checked.response_signed, checked.assertion_signed
         if not assertion_signed and not (response_signed and not self.sp.want_assertions_signed):
             if response_signed:
                 raise SamlError(["the Assertion is not signed (broker requires signed assertions)"])
             raise SamlError(["the SAML Response is not signed (Response signature invalid)"])
         result = check_assertion(
-            root, assertion, sp=self.sp, idp_entity_id=idp.entity_id, now=now,
+            checked.response, checked.assertion, sp=self.sp, idp_entity_id=idp.entity_id, now=now,
             expected_in_response_to=expected_in_response_to, response_signed=response_signed,
-            assertion_signed=assertion_signed, encrypted=encrypted,
+            assertion_signed=assertion_signed, encrypted=checked.decrypted is not None,
         )
-        if self.cross_check and not encrypted:
+        if self.cross_check:
             from broker.federation.saml.onelogin import cross_check
 
             cross_check(message_b64, sp=self.sp, idp=idp, now=now, expected_in_response_to=expected_in_response_to,
-                        document=root, verified=parts.verified)
+                        document=checked.document, verified=checked.verified, decrypted=checked.decrypted,
+                        sp_private_key=checked.sp_key)
         return result
