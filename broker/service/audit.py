@@ -85,6 +85,17 @@ SENSITIVE_MEMBERS = frozenset(
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 _READ_ONLY_PREFIXES = ("Get", "List", "Simulate", "Decode")
 _EVENT_NS = uuid.UUID("6f2b1a8e-0d5c-4e0b-9a57-3f1d2c9b8e41")
+_EVENT_NS_BYTES = _EVENT_NS.bytes
+
+
+def event_id(name: str) -> str:
+    """``str(uuid.uuid5(_EVENT_NS, name))`` without building UUID objects (RFC 4122 §4.3: SHA-1 of namespace
+    and name, version 5, variant 10)."""
+    digest = bytearray(hashlib.sha1(_EVENT_NS_BYTES + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _time(value: datetime) -> str:
@@ -200,7 +211,7 @@ def build_event(
         "requestParameters": redact(params) if params else None,
         "responseElements": redact(result) if result else None,
         "requestID": _scalar(call.request_id),
-        "eventID": str(uuid.uuid5(_EVENT_NS, f"{call.request_id}/{source}/{action}")),
+        "eventID": event_id(f"{call.request_id}/{source}/{action}"),
         "readOnly": action.startswith(_READ_ONLY_PREFIXES),
         "eventType": "AwsApiCall",
         "managementEvent": True,

@@ -130,3 +130,16 @@ def test_redact_shortcuts_change_nothing(seed: int) -> None:
 
     value = _random_value(random.Random(seed))
     assert redact(value) == _reference_redact(value)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_event_id_is_uuid5(seed: int) -> None:
+    import random
+    import uuid
+
+    from broker.service.audit import _EVENT_NS, event_id
+
+    rng = random.Random(seed)
+    for _ in range(200):
+        name = "".join(rng.choice("abc-/é\u2028😀0123") for _ in range(rng.randint(0, 60)))
+        assert event_id(name) == str(uuid.uuid5(_EVENT_NS, name))
