@@ -88,9 +88,9 @@ def context_keys(prefix: str, claims: Mapping[str, Any], audience: str) -> dict[
     for name, value in claims.items():
         if name in _SKIP:
             continue
-        if isinstance(value, str) and name != "aud":  # the usual claim: one key, no walk (same result)
-            if len(out) < MAX_KEYS:
-                out[f"{prefix}:{_escape(str(name))}"] = value
+        if name != "aud" and (type(value) is str or type(value) is int):  # the usual claims: no walk, same keys
+            if len(out) < MAX_KEYS:  # str(int) is what json.dumps writes for an int
+                out[f"{prefix}:{_escape(str(name))}"] = value if type(value) is str else str(value)
             continue
         for path, item in _walk((str(name),), value):
             if len(out) >= MAX_KEYS:
