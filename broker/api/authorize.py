@@ -35,8 +35,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.credentials.sigv4 import SignedRequest
 from broker.errors import AccessDenied, BrokerError, InternalFailure, RequestEntityTooLarge, ValidationError
-from broker.ids import request_id
-from broker.pdp import BearerVerifier, CachingAuthorizer, PolicyDecisionPoint, PolicyRefresher, RequestFacts
+from broker.ids import Entropy
+from broker.pdp import (
+    AuthzResult,
+    BearerVerifier,
+    CachingAuthorizer,
+    PolicyDecisionPoint,
+    PolicyRefresher,
+    RequestFacts,
+    principal_json,
+)
 from broker.pdp.wire import MAX_BODY_BYTES, AuthorizeQuestion, parse_question
 from broker.principal import CallContext, Principal
 
@@ -148,15 +156,54 @@ def _error(error: BrokerError, rid: str) -> tuple[int, list[tuple[bytes, bytes]]
     return error.status, *_json(body, rid)
 
 
-def _json(body: dict[str, Any], rid: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+def _json(body: dict[str, Any] | str, rid: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
     # Starlette's JSONResponse rendering (compact, UTF-8), with its content-type and length.
-    content = _dumps(body).encode("utf-8")
+    content = (body if isinstance(body, str) else _dumps(body)).encode("utf-8")
     headers = [(b"content-length", str(len(content)).encode("latin-1")), (b"content-type", b"application/json"),
                (b"x-amzn-requestid", rid.encode("latin-1"))]
     return headers, content
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_PRINCIPALS: dict[int, tuple[Principal, str]] = {}
+_MAX_PRINCIPALS = 4096
+
+
+def render(result: AuthzResult) -> str:
+    """``_dumps(result.to_json())``, with the principal's part rendered once per principal object.
+
+    The PDP keeps one :class:`~broker.principal.Principal` per session token, so a session's later
+    answers reuse its rendered identity; the decision, statements, keys and reason are rendered per call.
+    """
+    principal = result.principal
+    if principal is None:
+        return _dumps(result.to_json())
+    found = _PRINCIPALS.get(id(principal))
+    if found is None or found[0] is not principal:
+        found = (principal, _dumps(principal_json(principal)))
+        if len(_PRINCIPALS) >= _MAX_PRINCIPALS:
+            _PRINCIPALS.clear()
+        _PRINCIPALS[id(principal)] = found
+    rest: dict[str, Any] = {
+        "matched_statements": [
+            {"policy_id": m.policy_id, "sid": m.sid, "pointer": m.pointer, "effect": m.effect, "set": m.set}
+            for m in result.matched_statements
+        ],
+        "missing_context_keys": list(result.missing_context_keys),
+        "reason": result.reason,
+    }
+    if result.error is not None:
+        rest["error"] = {"Code": result.error.code, "Message": result.error.message}
+    return f'{{"decision":{_dumps(result.decision)},"principal":{found[1]},{_dumps(rest)[1:]}'
+
+
+def fast_request_id(entropy: Entropy) -> str:
+    """:func:`broker.ids.request_id` (a version-4 UUID from 16 entropy bytes) without ``uuid.UUID``'s checks."""
+    raw = bytearray(entropy.token_bytes(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _signed(scope: Scope, body: bytes) -> SignedRequest:
@@ -195,7 +242,7 @@ class _Seen:
         self.params: dict[str, Any] = {}
 
 
-def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: _Seen) -> dict[str, Any]:
+def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: _Seen) -> str:
     now = pdp.clock.now()
     caller = pdp.authenticate(signed, now=now, service=AUTHORIZE_SERVICE)  # the caller first, before reading
     seen.principal = caller.principal
@@ -218,14 +265,14 @@ def _answer(pdp: PolicyDecisionPoint, signed: SignedRequest, body: bytes, seen: 
             question.bearer_token, question.action, question.resource, context=question.context, now=now,
             facts=facts, audiences=[question.audience],
         )
-    return result.to_json()
+    return render(result)
 
 
 async def serve(
     pdp: PolicyDecisionPoint, broker: Broker | None, scope: Scope, body: bytes | _TooLarge
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """(status, headers, body) of the answer to one ``POST /v1/authorize``."""
-    rid = request_id(pdp.entropy)
+    rid = fast_request_id(pdp.entropy)
     seen = _Seen()
     try:
         if isinstance(body, _TooLarge):

@@ -232,3 +232,33 @@ def test_the_asgi_layer_refuses_oversized_bodies_while_reading(world: World, api
 def test_other_methods_reach_the_route(world: World, api: AsgiClient) -> None:
     assert api.get("/v1/authorize").status_code == 405
     assert api.get("/healthz").status_code == 200
+
+
+def test_render_is_the_json_of_the_answer(world: World) -> None:
+    from broker.api.authorize import _dumps, render
+    from broker.errors import InvalidClientTokenId
+    from broker.pdp import AuthzResult
+    from broker.policy import MatchedStatement
+
+    creds = world.assume(Tags=[{"Key": "team", "Value": "blué"}], SourceIdentity="alice")
+    principal = world.pdp.authorize_sigv4(world.signed(creds), "example:GetThing", THING).principal
+    assert principal is not None
+    matched = (MatchedStatement("p1", "S\"1", "/Statement/0", "Allow", "identity"),
+               MatchedStatement("p2", None, "/Statement/1", "Deny", "session"))
+    results = [
+        AuthzResult("Allow", principal, matched[:1], (), "allowed"),
+        AuthzResult("ExplicitDeny", principal, matched, ("aws:sourcevpc",), "denied \u2028 \"quoted\""),
+        AuthzResult("ImplicitDeny", None, reason="no", error=InvalidClientTokenId("bad")),
+        AuthzResult("ImplicitDeny", principal, reason="x", error=InvalidClientTokenId("bad ü")),
+    ]
+    for result in results * 2:  # the second time from the rendered-principal memo
+        assert render(result) == _dumps(result.to_json())
+
+
+def test_fast_request_id_is_the_uuid4_request_id() -> None:
+    from broker.api.authorize import fast_request_id
+    from broker.ids import request_id
+    from tests.contract.conftest import SeededEntropy
+
+    for seed in range(50):
+        assert fast_request_id(SeededEntropy(seed)) == request_id(SeededEntropy(seed))
