@@ -172,6 +172,19 @@ class PolicyDecisionPoint:
         facts: RequestFacts,
         region: str,
     ) -> AuthzResult:
+        if prepared is not None and principal.kind == "assumed-role":
+            # A role session (no root rule, no GetSessionToken limits) with its prepared policies: the rest inline.
+            try:
+                decision = self.authorizer.decide_normalized(
+                    prepared, principal, action, resource, context, when, facts.source_ip, facts.user_agent,
+                    facts.secure_transport, region,
+                )
+            except BrokerError as error:  # a stored policy that no longer compiles: fail closed
+                return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
+            effect = decision.effect
+            denial = "" if effect == "Allow" else denial_message(principal.arn, action, resource, decision)
+            return AuthzResult(effect, principal, decision.matched, decision.missing_context_keys, decision.reason,
+                               None, denial)
         if principal.is_root:
             try:
                 check_session_token_limits(principal, action)
@@ -228,20 +241,7 @@ class PolicyDecisionPoint:
         if facts is None:
             agents = request.header_tuple("user-agent")
             facts = RequestFacts(user_agent=agents[0] if agents else "")
-        if prepared is None or principal.kind != "assumed-role":
-            return self._decide(principal, prepared, action, resource, context, when, facts, region)
-        # A role session (no root rule, no GetSessionToken limits): _decide's remaining steps, inline.
-        try:
-            decision = self.authorizer.decide_normalized(
-                prepared, principal, action, resource, context, when, facts.source_ip, facts.user_agent,
-                facts.secure_transport, region,
-            )
-        except BrokerError as error:  # a stored policy that no longer compiles: fail closed
-            return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
-        effect = decision.effect
-        denial = "" if effect == "Allow" else denial_message(principal.arn, action, resource, decision)
-        return AuthzResult(effect, principal, decision.matched, decision.missing_context_keys, decision.reason, None,
-                           denial)
+        return self._decide(principal, prepared, action, resource, context, when, facts, region)
 
     def _usual(
         self, request: SignedRequest, service: str | None, now: datetime

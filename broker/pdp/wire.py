@@ -39,6 +39,7 @@ MAX_BODY_BYTES = 64 * 1024
 _ACTION_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_*?-]{1,128}\Z")
 _SHA256_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 _METHOD_RE = re.compile(r"\A[A-Z]{1,16}\Z")
+_SERVICE_RE = re.compile(r"[a-z0-9-]{1,64}\Z")
 _MAX_HEADERS = 128
 _MAX_TEXT = 16 * 1024
 
@@ -88,6 +89,12 @@ def _headers(raw: Any, problems: list[str]) -> list[tuple[str, str]]:
         problems.append(f"'request.headers' may hold at most {_MAX_HEADERS} headers.")
         return pairs
     for item in items:
+        if item.__class__ is list and len(item) == 2:
+            name, value = item
+            if name.__class__ is str and value.__class__ is str and name and len(name) <= _MAX_TEXT \
+                    and len(value) <= _MAX_TEXT:
+                pairs.append((name, value))
+                continue
         if (
             isinstance(item, list)
             and len(item) == 2
@@ -141,7 +148,7 @@ def parse_question(body: Any) -> AuthorizeQuestion:
     if not isinstance(secure, bool):
         problems.append("'secure_transport' must be a boolean.")
     service = body.get("service")
-    if service is not None and (not isinstance(service, str) or not re.fullmatch(r"[a-z0-9-]{1,64}", service)):
+    if service is not None and (not isinstance(service, str) or not _SERVICE_RE.match(service)):
         problems.append("'service' must be a SigV4 service name (lower-case letters, digits, '-').")
     has_request, token = "request" in body, body.get("bearer_token")
     request: SignedRequest | None = None

@@ -57,10 +57,12 @@ class SignedRequest:
 
     def __post_init__(self) -> None:
         # Lower-case name -> values in arrival order; built once, headers are looked up many times.
-        index: dict[str, list[str]] = {}
+        index: dict[str, tuple[str, ...]] = {}
         for key, value in self.headers:
-            index.setdefault(key.lower(), []).append(value)
-        object.__setattr__(self, "_index", {name: tuple(values) for name, values in index.items()})
+            name = key.lower()
+            seen = index.get(name)
+            index[name] = (value,) if seen is None else (*seen, value)
+        _set_index(self, index)
 
     @classmethod
     def build(
@@ -103,3 +105,6 @@ class SignedRequest:
 
     def with_query(self, query: str) -> SignedRequest:
         return SignedRequest(self.method, self.path, query, self.headers, self.body, self.body_sha256)
+
+
+_set_index = SignedRequest.__dict__["_index"].__set__
