@@ -31,7 +31,7 @@ from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTok
 from broker.ids import Entropy, SystemEntropy, request_id
 from broker.pdp.bearer import BearerVerifier
 from broker.pdp.policies import CachingAuthorizer, Prepared
-from broker.pdp.result import AuthzResult
+from broker.pdp.result import AuthzResult, authz_result
 from broker.policy import ContextValue
 from broker.principal import CallContext, Principal
 from broker.service.authn import Authenticator, session_principal
@@ -183,8 +183,8 @@ class PolicyDecisionPoint:
                 return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
             effect = decision.effect
             denial = "" if effect == "Allow" else denial_message(principal.arn, action, resource, decision)
-            return AuthzResult(effect, principal, decision.matched, decision.missing_context_keys, decision.reason,
-                               None, denial)
+            return authz_result(effect, principal, decision.matched, decision.missing_context_keys, decision.reason,
+                                denial)
         if principal.is_root:
             try:
                 check_session_token_limits(principal, action)

@@ -323,3 +323,16 @@ def test_request_from_normalized_equals_request(context: dict[str, Any]) -> None
         general.action, general.resource, general.ctx, general.action_key, general.principal,
         general.resource_account)
     assert fast == general
+
+
+def test_authz_result_equals_the_dataclass_constructor(world: World) -> None:
+    from broker.pdp.result import AuthzResult, authz_result
+    from broker.policy import MatchedStatement
+
+    principal = world.pdp.authorize_sigv4(world.signed(world.assume()), "example:GetThing", THING).principal
+    matched = (MatchedStatement("p", "s", "/Statement/0", "Allow", "identity"),)
+    for args in [("Allow", principal, matched, (), "r", ""), ("ImplicitDeny", None, (), ("k",), "", "User: x")]:
+        fast = authz_result(*args)  # type: ignore[arg-type]
+        general = AuthzResult(args[0], args[1], args[2], args[3], args[4], None, args[5])  # type: ignore[arg-type]
+        assert fast == general and repr(fast) == repr(general) and fast.allowed == general.allowed
+        assert fast.to_json() == general.to_json()
