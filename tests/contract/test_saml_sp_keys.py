@@ -59,7 +59,9 @@ def metadata_certificates(keys: StoreSpKeys, use: str) -> list[bytes]:
 
 
 def encrypted_to(cert_der: bytes, clock: FixedClock, name: str = "enc-user") -> str:
-    spec = ResponseSpec(issuer=IDP_ENTITY, audience=SP.entity_id, acs_url=SP.acs_url, name_id=name, now=clock.now())
+    # an AttributeStatement, as every IdP sends for AssumeRoleWithSAML (python3-saml's cross-check requires one)
+    spec = ResponseSpec(issuer=IDP_ENTITY, audience=SP.entity_id, acs_url=SP.acs_url, name_id=name, now=clock.now(),
+                        attributes={"https://aws.amazon.com/SAML/Attributes/RoleSessionName": [name]})
     cert_pem = x509.load_der_x509_certificate(cert_der).public_bytes(Encoding.PEM)
     return encode_response(build_response(spec, SignOptions(key=IDP_KEY, sign="assertion",
                                                             encrypt_to_cert_pem=cert_pem)))
