@@ -38,7 +38,7 @@ from __future__ import annotations
 from functools import partial
 
 from broker.policy import reasons
-from broker.policy.fastpath import build_runner
+from broker.policy.fastpath import ByResource, build_runner
 from broker.policy.model import Decision, Effect, MatchedStatement, PolicySet, Request, ResourceGrant
 from broker.policy.plan import BOUNDARY, IDENTITY, RESOURCE, Entry, IndexedEntry, Plan, Runner, plan_for
 from broker.policy.principals import DIRECT, NONE, ROLE
@@ -55,9 +55,12 @@ _RUNNER_LIMIT = 8192
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
     plan: Plan = policies._plan or plan_for(policies)  # type: ignore[attr-defined]
-    run = plan.runners.get(request.action_key) or _runner(plan, request.action_key)
-    if run.__class__ is dict:  # an indexed entry: one decision function per merged unit list
-        run = run.get(request.resource) or _indexed_runner(plan, request)
+    try:
+        run = plan.runners[request.action_key]
+    except KeyError:  # once per action (and after the bounded memo is emptied)
+        run = _runner(plan, request.action_key)
+    if run.__class__ is ByResource:  # an indexed entry: one decision function per merged unit list
+        run = run[request.resource]
     return run(request)  # type: ignore[operator]
 
 
@@ -67,22 +70,16 @@ def _runner(plan: Plan, action: str) -> Runner | dict[str, Runner]:
     run: Runner | dict[str, Runner]
     if not simple:
         run = partial(_evaluate_all, plan, entry, trust)
-    elif entry.__class__ is tuple:
-        assert nothing is not None
-        run = build_runner(entry, trust, nothing)
+    elif nothing is None:  # never: a simple program has its "nothing applies" decision
+        raise AssertionError("identity-only program without its default decision")
+    elif isinstance(entry, IndexedEntry):
+        run = ByResource(entry, trust, nothing)
     else:
-        run = entry.runners  # type: ignore[union-attr]
+        run = build_runner(entry, trust, nothing)
     if len(plan.runners) >= _RUNNER_LIMIT:
         plan.runners.clear()
     plan.runners[action] = run
     return run
-
-
-def _indexed_runner(plan: Plan, request: Request) -> Runner:
-    """The decision function for ``request.resource`` in an indexed, identity-only entry."""
-    entry, _simple, trust, nothing = plan.program(request.action_key)
-    assert isinstance(entry, IndexedEntry) and nothing is not None
-    return entry.runner(request.resource, lambda units: build_runner(units, trust, nothing))
 
 
 def _evaluate_all(plan: Plan, entry: Entry, trust: bool, request: Request) -> Decision:

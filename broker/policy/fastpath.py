@@ -30,19 +30,20 @@ unit that raises is recorded in ``errors``; an Allow is skipped, a Deny counts a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import BuiltinMethodType
 
 from broker.policy import reasons
 from broker.policy.matchers import ExactOrPrefix
 from broker.policy.model import Decision, Effect, MatchedStatement, Request
-from broker.policy.plan import Unit
+from broker.policy.plan import IndexedEntry, Runner, Unit
 
-__all__ = ["Runner", "build_runner", "shape_of", "source_for"]
-
-Runner = Callable[[Request], Decision]
+__all__ = ["ByResource", "Runner", "build_runner", "shape_of", "source_for"]
 
 _NO_KEYS: tuple[str, ...] = ()
 _NO_RECORDS: tuple[MatchedStatement, ...] = ()
-_LIST_TABLE_UNITS = 8  # up to 2**8 bit sets: a list indexed by the bit set; beyond, a dict
+_FULL_TABLE_UNITS = 4  # up to 2**4 bit sets: every decision built with the function
+_LIST_TABLE_UNITS = 8  # up to 2**8: a list indexed by the bit set, filled on first use; beyond, a dict
+_TABLES = ("full", "list", "dict")
 _TABLE_LIMIT = 4096
 _FACTORY_LIMIT = 1024
 _new = tuple.__new__
@@ -55,10 +56,11 @@ _RESOURCE_TESTS: dict[str, str | None] = {
     "test": "S{i}(resource)",
     "ctx": "S{i}(resource, ctx)",
 }
-_CONDITIONS = ("none", "key", "cond")
+_CONDITIONS = ("none", "key", "keyin", "keyget", "cond")
+_KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keyget": "T{i}[v]"}
 
 Shape = tuple[tuple[str, str], ...]
-_factories: dict[tuple[Shape, bool], Callable[..., Runner]] = {}
+_factories: dict[tuple[Shape, str], Callable[..., Runner]] = {}
 
 
 def shape_of(unit: Unit) -> tuple[str, str]:
@@ -70,13 +72,36 @@ def shape_of(unit: Unit) -> tuple[str, str]:
         resource = "ctx" if statement.res_test is None or isinstance(statement.res_test, ExactOrPrefix) else "test"
     else:
         resource = "any"
-    condition = "key" if key is not None else "cond" if cond is not None else "none"
+    if key is not None:
+        condition = _key_form(unit[8])
+    else:
+        condition = "cond" if cond is not None else "none"
     return resource, condition
 
 
-def source_for(shape: Shape, list_table: bool) -> str:
-    """The factory's source for ``shape``: fixed fragments, position-derived names and bit literals only."""
-    lines: list[str] = []
+def _key_form(test: object) -> str:
+    """How a unit's one-string test is written: ``v in C`` when it is the bound ``__contains__`` of a set or
+    dict, ``C[v]`` when it is the bound ``__getitem__`` of a dict (``Bool``'s spellings table), each exactly
+    the call it replaces without the call; otherwise ``T(v)``."""
+    if isinstance(test, BuiltinMethodType):
+        owner, name = test.__self__, test.__name__
+        if name == "__contains__" and owner.__class__ in (frozenset, set, dict):
+            return "keyin"
+        if name == "__getitem__" and isinstance(owner, dict):
+            return "keyget"
+    return "key"
+
+
+def source_for(shape: Shape, table: str) -> str:
+    """The factory's source for ``shape``: fixed fragments, position-derived names and bit literals only.
+
+    ``table``: ``full`` (a list with every bit set's decision), ``list`` (filled on first use) or ``dict``.
+    A unit adds its bit as the last statement of its ``try`` block, so each bit is added at most once and
+    ``m += bit`` is ``m |= bit`` (CPython specialises the addition of small ints, not ``|=``). A unit that
+    raises adds ``X`` (its bit for a Deny, 0 for an Allow) and makes ``missing`` a list, so that one
+    ``missing is None`` test tells whether the bit set alone decides."""
+    if table not in _TABLES:
+        raise ValueError(f"unknown table kind {table!r}")
     unpack: list[str] = []
     body: list[str] = []
     uses_resource = uses_ctx = False
@@ -84,27 +109,19 @@ def source_for(shape: Shape, list_table: bool) -> str:
         test = _RESOURCE_TESTS[resource]  # KeyError for an unknown token: nothing else is ever emitted
         if condition not in _CONDITIONS:
             raise ValueError(f"unknown condition shape {condition!r}")
-        bit = 1 << i
+        add = f"m += {1 << i}"
         inner: list[str] = []
         if condition == "none":
-            inner.append(f"m |= {bit}")
-        elif condition == "key":
+            inner.append(add)
+        elif condition in _KEY_TESTS:
             unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]", f"Q{i} = Q[{i}]"]
-            inner += [
-                f"v = ctx.get(K{i})",
-                "if v.__class__ is str:",
-                f"    if T{i}(v):",
-                f"        m |= {bit}",
-                "else:",
-                "    if missing is None:",
-                "        missing = []",
-                f"    if Q{i}(ctx, missing):",
-                f"        m |= {bit}",
-            ]
+            inner += [f"v = ctx.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
+            inner += [f"        {add}", "else:", "    if missing is None:", "        missing = []"]
+            inner += [f"    if Q{i}(ctx, missing):", f"        {add}"]
             uses_ctx = True
         else:
             unpack.append(f"Q{i} = Q[{i}]")
-            inner += ["if missing is None:", "    missing = []", f"if Q{i}(ctx, missing):", f"    m |= {bit}"]
+            inner += ["if missing is None:", "    missing = []", f"if Q{i}(ctx, missing):", f"    {add}"]
             uses_ctx = True
         if test is None:
             block = inner
@@ -115,45 +132,44 @@ def source_for(shape: Shape, list_table: bool) -> str:
             block = [f"if {test.format(i=i)}:", *("    " + line for line in inner)]
         unpack.append(f"X{i} = X[{i}]")
         body += ["try:", *("    " + line for line in block), "except Exception as exc:"]
-        body += [f"    errors = fail(errors, {i}, exc)", f"    m |= X{i}"]
-    lines.append("def factory(E, H, S, K, T, Q, X, table, finish, fail):")
-    lines += ["    " + line for line in unpack]
-    lines.append("    def decide(request):")
+        body += [f"    errors = fail(errors, {i}, exc)", f"    m += X{i}"]
+        body += ["    if missing is None:", "        missing = []"]
     prologue = ["resource = request.resource"] if uses_resource else []
     prologue += ["ctx = request.ctx"] if uses_ctx else []
     prologue += ["m = 0", "missing = None", "errors = None"]
-    lookup = "table[m]" if list_table else "table.get(m)"
-    epilogue = [
-        "if missing is None and errors is None and request.resource_account is None:",
-        f"    d = {lookup}",
-        "    if d is not None:",
-        "        return d",
-        "return finish(request, m, missing, errors)",
-    ]
+    epilogue = ["if missing is None and request.resource_account is None:"]
+    if table == "full":
+        epilogue.append("    return table[m]")
+    else:
+        lookup = "table[m]" if table == "list" else "table.get(m)"
+        epilogue += [f"    d = {lookup}", "    if d is not None:", "        return d"]
+    epilogue.append("return finish(request, m, missing, errors)")
+    lines = ["def factory(E, H, S, K, T, Q, X, table, finish, fail):", *("    " + line for line in unpack)]
+    lines.append("    def decide(request):")
     lines += ["        " + line for line in (*prologue, *body, *epilogue)]
     lines.append("    return decide")
     return "\n".join(lines) + "\n"
 
 
-def _factory(shape: Shape, list_table: bool) -> Callable[..., Runner]:
-    found = _factories.get((shape, list_table))
+def _factory(shape: Shape, table: str) -> Callable[..., Runner]:
+    found = _factories.get((shape, table))
     if found is not None:
         return found
     namespace: dict[str, object] = {"__builtins__": {"Exception": Exception, "str": str}}
-    exec(compile(source_for(shape, list_table), "<broker.policy.fastpath>", "exec"), namespace)  # noqa: S102
+    exec(compile(source_for(shape, table), "<broker.policy.fastpath>", "exec"), namespace)  # noqa: S102
     factory: Callable[..., Runner] = namespace["factory"]  # type: ignore[assignment]
     if len(_factories) >= _FACTORY_LIMIT:
         _factories.clear()
-    _factories[(shape, list_table)] = factory
+    _factories[(shape, table)] = factory
     return factory
 
 
 class _Tail:
     """What a generated function hands back to when its bit set has no decision yet (or may not use one):
     the per-unit records, Deny flags and single-unit decisions, the action's trust flag and its
-    "nothing applies" decision, and the table of decisions by bit set."""
+    "nothing applies" decision, and the table of decisions by bit set (``kind``: see ``source_for``)."""
 
-    __slots__ = ("deny", "nothing", "records", "solo", "table", "trust")
+    __slots__ = ("deny", "kind", "nothing", "records", "solo", "table", "trust")
 
     def __init__(self, units: Sequence[Unit], trust: bool, nothing: Decision) -> None:
         self.records = tuple(unit[2] for unit in units)
@@ -161,9 +177,15 @@ class _Tail:
         self.solo = tuple(unit[12] for unit in units)
         self.trust = trust
         self.nothing = nothing
-        self.table: list[Decision | None] | dict[int, Decision] = (
-            [None] * (1 << len(units)) if len(units) <= _LIST_TABLE_UNITS else {}
-        )
+        count = len(units)
+        self.table: list[Decision | None] | dict[int, Decision]
+        if count <= _FULL_TABLE_UNITS:
+            self.kind = "full"
+            self.table = [self._decide(m, False, None, None) for m in range(1 << count)]
+        elif count <= _LIST_TABLE_UNITS:
+            self.kind, self.table = "list", [None] * (1 << count)
+        else:
+            self.kind, self.table = "dict", {}
 
     def fail(self, errors: list[str] | None, i: int, exc: Exception) -> list[str]:
         """``errors`` with unit ``i``'s error appended (the general rule's wording)."""
@@ -173,8 +195,21 @@ class _Tail:
         return errors
 
     def finish(self, request: Request, m: int, missing: list[str] | None, errors: list[str] | None) -> Decision:
-        """The identity-only rule for the units whose bits are set in ``m`` (``evaluate.py``, steps 1, 2, 4),
-        remembered in ``table`` when nothing but ``m`` decided it."""
+        """The decision for bit set ``m`` when the table has none or may not be used: remembered in the
+        table when nothing but ``m`` decided it (no missing key, no error, same account)."""
+        account = request.resource_account
+        principal = request.principal
+        cross = account is not None and principal is not None and principal.account != account
+        decision = self._decide(m, cross, missing, errors)
+        if not missing and errors is None and not cross:
+            table = self.table
+            if isinstance(table, dict) and len(table) >= _TABLE_LIMIT:
+                table.clear()
+            table[m] = decision
+        return decision
+
+    def _decide(self, m: int, cross: bool, missing: list[str] | None, errors: list[str] | None) -> Decision:
+        """The identity-only rule (``evaluate.py``, steps 1, 2, 4) for the units whose bits are set in ``m``."""
         denies: tuple[MatchedStatement, ...] | None = None
         allows: tuple[MatchedStatement, ...] | None = None
         alone: Decision | None = None  # the decision when exactly one unit applied
@@ -186,26 +221,12 @@ class _Tail:
                 denies = records if denies is None else denies + records
             else:
                 allows = records if allows is None else allows + records
-        account = request.resource_account
-        principal = request.principal
-        cross = account is not None and principal is not None and principal.account != account
         if not missing and errors is None:
             if alone is not None and (denies is not None or not (cross or self.trust)):
-                decision = alone
-            elif allows is None and denies is None and not cross:
-                decision = self.nothing
-            else:
-                decision = _combine(denies, allows, None, None, cross, self.trust)
-            if not cross:
-                self._remember(m, decision)
-            return decision
+                return alone
+            if allows is None and denies is None and not cross:
+                return self.nothing
         return _combine(denies, allows, missing, errors, cross, self.trust)
-
-    def _remember(self, m: int, decision: Decision) -> None:
-        table = self.table
-        if isinstance(table, dict) and len(table) >= _TABLE_LIMIT:
-            table.clear()
-        table[m] = decision
 
 
 def _combine(
@@ -248,22 +269,52 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
     """``decide(request)`` for an identity-only unit list (``plan.Plan.program``'s ``simple``)."""
     shape = tuple(shape_of(unit) for unit in units)
     tail = _Tail(units, trust, nothing)
-    factory = _factory(shape, isinstance(tail.table, list))
+    factory = _factory(shape, tail.kind)
     tests: list[Callable[..., bool] | None] = []
-    for unit, (resource, _condition) in zip(units, shape, strict=True):
-        if resource == "test":
-            tests.append(unit[0].res_test)
-        else:
-            tests.append(unit[6])
+    keyed: list[object] = []
+    for unit, (resource, condition) in zip(units, shape, strict=True):
+        tests.append(unit[0].res_test if resource == "test" else unit[6])
+        keyed.append(getattr(unit[8], "__self__", None) if condition in ("keyin", "keyget") else unit[8])
     return factory(
         [unit[4] for unit in units],
         [unit[5] for unit in units],
         tests,
         [unit[7] for unit in units],
-        [unit[8] for unit in units],
+        keyed,
         [unit[9] for unit in units],
         [1 << i if unit[10] else 0 for i, unit in enumerate(units)],
         tail.table,
         tail.finish,
         tail.fail,
     )
+
+
+class ByResource(dict[str, Runner]):
+    """The decision functions of an indexed identity-only entry, by resource (``evaluate`` subscripts it).
+
+    Holds the functions of resources a unit lists exactly (bounded, emptied when full); any other resource
+    is answered by ``__missing__`` from the function of its deepest literal prefix (``IndexedEntry.key``),
+    kept separately and never under the resource: only policy data keys what is remembered."""
+
+    __slots__ = ("_entry", "_nothing", "_prefixes", "_trust")
+
+    def __init__(self, entry: IndexedEntry, trust: bool, nothing: Decision) -> None:
+        super().__init__()
+        self._entry = entry
+        self._trust = trust
+        self._nothing = nothing
+        self._prefixes: dict[int, Runner] = {}
+
+    def __missing__(self, resource: str) -> Runner:
+        key = self._entry.key(resource)
+        if key.__class__ is str:
+            run = build_runner(self._entry.select(resource), self._trust, self._nothing)
+            if len(self) >= _TABLE_LIMIT:
+                self.clear()
+            self[resource] = run
+            return run
+        assert isinstance(key, int)
+        found = self._prefixes.get(key)
+        if found is None:
+            found = self._prefixes[key] = build_runner(self._entry.select(resource), self._trust, self._nothing)
+        return found

@@ -135,9 +135,7 @@ class IndexedEntry:
         "_keys",
         "_parent",
         "_prefix",
-        "_prefix_runners",
         "by_exact",
-        "runners",
         "units",
     )
 
@@ -170,9 +168,6 @@ class IndexedEntry:
         self._parent = parent
         self.by_exact: dict[str, tuple[Unit, ...]] = {}
         self._by_prefix: dict[int, tuple[Unit, ...]] = {}
-        # The decision functions of the merged lists (``evaluate``), keyed like the lists themselves.
-        self.runners: dict[str, Runner] = {}
-        self._prefix_runners: dict[int, Runner] = {}
 
     def _deepest(self, resource: str) -> int:
         """The number of the longest literal prefix ``resource`` starts with, or -1."""
@@ -193,24 +188,12 @@ class IndexedEntry:
             return found
         return self._merge(resource, deepest)
 
-    def runner(self, resource: str, build: Callable[[Sequence[Unit]], Runner]) -> Runner:
-        """The decision function of ``select(resource)``, built by ``build`` once per merged list and
-        remembered under the same key as the list: the exact resource (in ``runners``, which ``evaluate``
-        reads directly) or the deepest prefix."""
+    def key(self, resource: str) -> str | int:
+        """What the merged list of ``resource`` is remembered under: the resource itself when a unit lists
+        it exactly, else the number of the deepest literal prefix it starts with (-1: none)."""
         if resource in self._exact:
-            found = self.runners.get(resource)
-            if found is None:
-                found = build(self.select(resource))
-                if len(self.runners) >= _MEMO_LIMIT:
-                    self.runners.clear()
-                self.runners[resource] = found
-            return found
-        deepest = self._deepest(resource)
-        found = self._prefix_runners.get(deepest)
-        if found is None:
-            found = build(self.select(resource))
-            self._prefix_runners[deepest] = found  # at most one per prefix key
-        return found
+            return resource
+        return self._deepest(resource)
 
     def _merge(self, resource: str, deepest: int) -> tuple[Unit, ...]:
         """The always-checked units, the units filed under ``resource`` and under each prefix it starts
@@ -261,8 +244,8 @@ class Plan:
         self.must_allow = policies.resource_must_allow
         self.memo: dict[str, Entry] = {}
         self.programs: dict[str, Program] = {}
-        # What ``evaluate`` calls per action: a decision function, or (indexed entries) the entry's
-        # decision functions by exact resource. Filled by ``evaluate`` (which owns the rule).
+        # What ``evaluate`` calls per action: a decision function, or for an indexed identity-only entry a
+        # mapping from resource to decision function (``fastpath.ByResource``). Filled by ``evaluate``.
         self.runners: dict[str, Runner | dict[str, Runner]] = {}
 
     def entry(self, action: str) -> Entry:

@@ -314,12 +314,12 @@ def test_generated_source_holds_no_policy_text() -> None:
         entry = plan_for(pset).memo["s3:getobject"]
         assert isinstance(entry, tuple)
         shape = tuple(shape_of(unit) for unit in entry)
-        source = source_for(shape, True)
+        source = source_for(shape, "full")
         assert "import" not in source and "arn:" not in source and "PrincipalTag" not in source
         sources.append(source)
         build_runner(entry, False, evaluate(Request("s3:PutObject", "x"), pset))
     assert sources[0] == sources[1]
     with pytest.raises(KeyError):
-        source_for((("os.system('x')", "none"),), True)
+        source_for((("os.system('x')", "none"),), "full")
     with pytest.raises(ValueError):
-        source_for((("any", "__import__"),), True)
+        source_for((("any", "__import__"),), "full")
