@@ -34,7 +34,11 @@ on the message and shares what broker already did for the same message:
   verified it only after checking that its single Reference points to its parent, that every ID in the
   document is unique and that only the SAML profile's transforms run. python3-saml's own structural
   signature checks (signed elements, reference URIs, deprecated algorithms, one signature per element)
-  still run unchanged.
+  still run unchanged;
+- an encrypted Response is checked the same way: python3-saml gets the Response as received and broker's
+  copy of it with the decrypted Assertion in place (what its constructor builds with the same xmlsec call
+  and key), and the assertion signature python3-saml asks about must be the one broker verified in that
+  copy. Without the adapter python3-saml decrypts on its own with the SP key that opened the assertion.
 
 With another python3-saml version none of the adapter is installed (only the clock), and
 :func:`cross_check` runs the library exactly as shipped: slower, never weaker.
