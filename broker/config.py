@@ -11,12 +11,16 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+_SAML_PROVIDER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+"""IAM's SAML provider name (``CreateSAMLProvider`` ``Name``: ``[\\w._-]+``, 1 to 128 characters)."""
+_SAML_PROVIDER_ARN = re.compile(r"arn:([a-z][a-z0-9-]{0,31}):iam::(\d{12}):saml-provider/([A-Za-z0-9_.-]{1,128})")
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     refuse_unpinned_trust: bool = False
     """CreateRole/UpdateAssumeRolePolicy refuse trust policies for shared OIDC issuers (GitHub Actions, GitLab CI,
     Kubernetes, SPIFFE) that do not pin the workload; off: accepted, findings in the audit event."""
+    saml_response_signed_providers: Annotated[tuple[str, ...], NoDecode] = ()
+    """SAML providers (names or ARNs, comma-separated) whose Response signature is accepted as covering an unsigned
+    Assertion (docs/saml/response-signatures.md). Empty: every assertion must be signed."""
     log_level: str = "INFO"
 
     @field_validator("account_id")
@@ -82,6 +89,37 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", value):
             raise ValueError("BROKER_PARTITION must be a lower-case partition name such as 'aws'")
         return value
+
+    @field_validator("saml_response_signed_providers", mode="before")
+    @classmethod
+    def _saml_providers_list(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise ValueError("BROKER_SAML_RESPONSE_SIGNED_PROVIDERS must be a comma-separated list of SAML providers")
+        names = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+        for name in names:
+            if name == "*" or not (_SAML_PROVIDER_NAME.fullmatch(name) or _SAML_PROVIDER_ARN.fullmatch(name)):
+                raise ValueError(
+                    f"BROKER_SAML_RESPONSE_SIGNED_PROVIDERS: {name[:140]!r} is not a SAML provider name or ARN"
+                    " (no wildcard: name each provider)"
+                )
+        return names
+
+    @model_validator(mode="after")
+    def _saml_providers_here(self) -> Settings:
+        for entry in self.saml_response_signed_providers:
+            arn = _SAML_PROVIDER_ARN.fullmatch(entry)
+            if arn is not None and (arn.group(1), arn.group(2)) != (self.partition, self.account_id):
+                raise ValueError(
+                    f"BROKER_SAML_RESPONSE_SIGNED_PROVIDERS: {entry} is not in partition {self.partition} "
+                    f"account {self.account_id}"
+                )
+        return self
+
+    @property
+    def saml_response_signed_provider_names(self) -> frozenset[str]:
+        """The names of :attr:`saml_response_signed_providers` (an ARN's last part; ARNs are of this account)."""
+        return frozenset(entry.rsplit("/", 1)[-1] for entry in self.saml_response_signed_providers)
 
     @model_validator(mode="after")
     def _root_pair(self) -> Settings:

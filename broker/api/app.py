@@ -112,7 +112,8 @@ def build_broker(
     # node's file on first use
     saml_keys = StoreSpKeys(store, envelope, clock, entropy, entity_id=saml_config.entity_id,
                             legacy_home=settings.home)
-    saml_sp = SamlSp.build(saml_config, keyring.codec, saml_keys)
+    saml_sp = SamlSp.build(saml_config, keyring.codec, saml_keys,
+                           response_signed_providers=settings.saml_response_signed_provider_names)
     registry = CollectorRegistry()
     registry.register(JwksHealthCollector(jwks))
     return Broker(

@@ -5,7 +5,9 @@ https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithSAML.html)
 
 - the provider is ``PrincipalArn`` (an IAM SAML provider of this account); the assertion is validated
   against its metadata (:class:`broker.federation.saml.validate.SamlValidator`) and its ID is recorded
-  in the store-backed replay cache until it expires (shared by every node);
+  in the store-backed replay cache until it expires (shared by every node); the assertion must be signed,
+  except for providers the operator lists in ``BROKER_SAML_RESPONSE_SIGNED_PROVIDERS``, whose valid Response
+  signature is accepted as covering it (AWS accepts either; the audit event says when this happened);
 - the ``Role`` attribute must contain the pair (``RoleArn``, ``PrincipalArn``) in either order, else
   ``AccessDenied`` ("Not authorized to perform sts:AssumeRoleWithSAML");
 - the role's trust policy is evaluated with principal ``{"Federated": provider ARN}`` and action
@@ -29,8 +31,8 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from broker import policy
@@ -63,17 +65,43 @@ NOT_AUTHORIZED = "Not authorized to perform sts:AssumeRoleWithSAML"
 
 @dataclass(frozen=True)
 class SamlSp:
-    """Broker's SAML service provider: its frozen config, the validator, and the session-token codec."""
+    """Broker's SAML service provider: its frozen config, the validators, and the session-token codec.
+
+    ``validator`` requires a signed assertion (the default, and what broker's metadata asks for:
+    ``WantAssertionsSigned="true"``). ``response_signed_validator`` — built only when the operator names
+    providers in ``BROKER_SAML_RESPONSE_SIGNED_PROVIDERS`` — also accepts an unsigned assertion covered by
+    the Response's valid signature; it is used for those providers only (:meth:`validator_for`).
+    """
 
     config: SpConfig
     validator: SamlValidator
     codec: Any  # broker.credentials.session_token.SessionTokenCodec (KeyringService.codec)
     role_use: RoleUse = field(default_factory=RoleUse, compare=False)
     """This node's ``RoleLastUsed`` throttle (``service/sts/role_use.py``)."""
+    response_signed_providers: frozenset[str] = frozenset()
+    """Names of the SAML providers whose Response signature is accepted as covering the assertion."""
+    response_signed_validator: SamlValidator | None = field(default=None, compare=False)
 
     @classmethod
-    def build(cls, config: SpConfig, codec: Any, sp_private_keys: Callable[[], Sequence[bytes]] = lambda: ()) -> SamlSp:
-        return cls(config, SamlValidator(config, sp_private_keys=sp_private_keys), codec)
+    def build(
+        cls, config: SpConfig, codec: Any, sp_private_keys: Callable[[], Sequence[bytes]] = lambda: (),
+        *, response_signed_providers: Iterable[str] = (),
+    ) -> SamlSp:
+        names = frozenset(response_signed_providers)
+        relaxed = None
+        if names:
+            relaxed = SamlValidator(replace(config, want_assertions_signed=False), sp_private_keys=sp_private_keys)
+        return cls(config, SamlValidator(config, sp_private_keys=sp_private_keys), codec,
+                   response_signed_providers=names, response_signed_validator=relaxed)
+
+    def accepts_response_signature(self, provider_name: str) -> bool:
+        """Whether the operator listed this provider (by name or ARN) in ``BROKER_SAML_RESPONSE_SIGNED_PROVIDERS``."""
+        return self.response_signed_validator is not None and provider_name in self.response_signed_providers
+
+    def validator_for(self, provider_name: str) -> SamlValidator:
+        """The relaxed validator for a listed provider, the strict one for every other."""
+        relaxed = self.response_signed_validator
+        return relaxed if relaxed is not None and provider_name in self.response_signed_providers else self.validator
 
 
 @dataclass(frozen=True)
@@ -113,8 +141,12 @@ class SamlResult:
         return out
 
 
-def _refusal(error: SamlError) -> Exception:
-    detail = "; ".join(error.problems)
+RESPONSE_SIGNED_SETTING = "BROKER_SAML_RESPONSE_SIGNED_PROVIDERS"
+_UNSIGNED_ASSERTION = "the Assertion is not signed"
+
+
+def _refusal(error: SamlError, hint: str = "") -> Exception:
+    detail = "; ".join(error.problems) + hint
     if error.kind == "expired":
         return ExpiredTokenException("Token is expired or not yet valid", detail=detail)
     if error.kind == "denied":
@@ -158,19 +190,36 @@ def _provider(env: OpEnv, principal_arn: str) -> tuple[Any, IdpTrust, str]:
     return record, IdpTrust(record.entity_id, certs), name
 
 
-def _validate(sp: SamlSp, env: OpEnv, message: str, trust: IdpTrust, expected: str | None) -> ValidatedAssertion:
+def _validate(
+    sp: SamlSp, env: OpEnv, message: str, trust: IdpTrust, expected: str | None, provider_name: str
+) -> ValidatedAssertion:
+    """Validate with the provider's validator; note in the audit event when a Response signature was accepted."""
+    relaxed = sp.accepts_response_signature(provider_name)
     try:
-        return sp.validator.validate(message, idp=trust, now=env.call.now, expected_in_response_to=expected)
+        validated = sp.validator_for(provider_name).validate(
+            message, idp=trust, now=env.call.now, expected_in_response_to=expected
+        )
     except SamlError as error:
-        raise _refusal(error) from error
+        hint = ""
+        if not relaxed and any(p.startswith(_UNSIGNED_ASSERTION) for p in error.problems):
+            hint = (f"; SAML provider {provider_name} signs only the Response: the operator can accept that "
+                    f"by listing it in {RESPONSE_SIGNED_SETTING}")
+        raise _refusal(error, hint) from error
+    env.audit_data["samlSigned"] = {"response": validated.response_signed, "assertion": validated.assertion_signed}
+    if not validated.assertion_signed:
+        env.audit_data["samlResponseSignatureAccepted"] = (
+            f"the Assertion is unsigned; the Response signature covering it was accepted because SAML provider "
+            f"{provider_name} is listed in {RESPONSE_SIGNED_SETTING}"
+        )
+    return validated
 
 
 def roles_from_assertion(
     sp: SamlSp, env: OpEnv, *, saml_response_b64: str, principal_arn: str, expected_in_response_to: str | None = None
 ) -> tuple[ValidatedAssertion, tuple[RolePair, ...]]:
     """Validate (without consuming it) and list the Role pairs naming ``principal_arn``, for a role picker."""
-    _, trust, _ = _provider(env, principal_arn)
-    validated = _validate(sp, env, saml_response_b64, trust, expected_in_response_to)
+    _, trust, provider_name = _provider(env, principal_arn)
+    validated = _validate(sp, env, saml_response_b64, trust, expected_in_response_to, provider_name)
     try:
         pairs = role_pairs(validated.attributes)
     except SamlError as error:
@@ -247,7 +296,7 @@ def saml_session(
 ) -> SamlResult:
     """Validate, consume (replay cache), authorize and mint: the whole of AssumeRoleWithSAML."""
     _, trust, provider_name = _provider(env, principal_arn)
-    validated = _validate(sp, env, saml_response_b64, trust, expected_in_response_to)
+    validated = _validate(sp, env, saml_response_b64, trust, expected_in_response_to, provider_name)
     try:
         attrs = aws_attributes(validated.attributes)
     except SamlError as error:

@@ -338,7 +338,8 @@ def saml_sp_for(broker: Any, keys: SpKeySource) -> SamlSp:
     if isinstance(existing, SamlSp):
         return existing
     private: Callable[[], Sequence[bytes]] = lambda: [k for k in (keys.signing_key_pem(),) if k is not None]  # noqa: E731
-    return SamlSp.build(_sp_config(broker), broker.keyring.codec, sp_private_keys=private)
+    return SamlSp.build(_sp_config(broker), broker.keyring.codec, sp_private_keys=private,
+                        response_signed_providers=broker.settings.saml_response_signed_provider_names)
 
 
 def install_saml(app: FastAPI, broker: Any, *, keys: SpKeySource | None = None) -> SamlSp:
