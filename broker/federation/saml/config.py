@@ -55,7 +55,9 @@ class SpConfig:
     clock_skew_seconds: int = 60
     want_assertions_signed: bool = True
     """The assertion itself must carry a valid signature. When ``False`` a valid Response signature
-    (which covers the single assertion inside it) is enough, as AWS accepts."""
+    (which covers the single assertion inside it) is enough, as AWS accepts. broker's own config keeps it
+    ``True`` (and its metadata says so); the service builds a second validator with ``False`` only for the SAML
+    providers the operator lists in ``BROKER_SAML_RESPONSE_SIGNED_PROVIDERS`` (``SamlSp.validator_for``)."""
     max_b64_chars: int = 100_000
     max_xml_bytes: int = 256 * 1024
     replay_namespace: str = "saml-assertion"
