@@ -45,8 +45,12 @@ def keyring_service(settings: Any) -> Any:
 
     store = open_store(settings)
     entropy = SystemEntropy()
-    service = KeyringService(store, Envelope(load_master_key(settings, entropy), entropy), SystemClock(), entropy)
-    service.ensure()
+    try:
+        service = KeyringService(store, Envelope(load_master_key(settings, entropy), entropy), SystemClock(), entropy)
+        service.ensure()
+    except BaseException:
+        store.dispose()
+        raise
     return service
 
 

@@ -160,8 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pydantic import ValidationError as SettingsError
 
         from broker.bootstrap import BootstrapError
+        from broker.service.keyring import KeyringUnavailable
 
-        if isinstance(exc, (BootstrapError, SettingsError)):
+        if isinstance(exc, (BootstrapError, SettingsError, KeyringUnavailable)):
             print(f"broker: {exc}", file=sys.stderr)
             return 2
         raise

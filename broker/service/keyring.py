@@ -27,12 +27,26 @@ from broker.credentials.session_token import SessionTokenCodec
 from broker.ids import Entropy
 from broker.service.ports import Store
 
-__all__ = ["PURPOSES", "KeyInfo", "KeyringService"]
+__all__ = ["PURPOSES", "KeyInfo", "KeyringService", "KeyringUnavailable"]
 
 _log = logging.getLogger("broker.keyring")
 
+
+class KeyringUnavailable(RuntimeError):
+    """The store holds keyring keys this node's ``BROKER_MASTER_KEY`` cannot open.
+
+    Such a node must not mint, create or rotate anything: creating keys would give the shared store active keys
+    the other nodes cannot open, and rotating would retire theirs. It refuses to start instead (fail closed).
+    """
+
 PURPOSES: tuple[KeyPurpose, ...] = ("session-token", "jwt-signing")
 _UNKNOWN_KID_INTERVAL = 1.0
+
+
+def _active(record: Any, now: datetime) -> bool:
+    probe = KeyMaterial(record.key_id, record.purpose, record.algorithm, b"", record.created_at,
+                        record.activated_at, record.retired_at)
+    return probe.is_active(now)
 
 
 def _aad(kid: str) -> bytes:
@@ -78,6 +92,7 @@ class KeyringService:
         self.poll_seconds = poll_seconds
         self._keyring = Keyring()
         self._counter = -1
+        self._unopenable: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self._last_forced = float("-inf")
         self._stop = threading.Event()
@@ -99,11 +114,13 @@ class KeyringService:
             counter = tx.security.counter("keyring")
             records = tx.security.list_keys()
         keys: list[KeyMaterial] = []
+        unopenable: list[str] = []
         for r in records:
             try:
                 secret = self.envelope.open(r.sealed_key, _aad(r.key_id))
             except EnvelopeError as exc:  # fail closed for that key only, and say so loudly
                 _log.error("keyring key %s cannot be opened with this master key: %s", r.key_id, exc)
+                unopenable.append(r.key_id)
                 continue
             keys.append(
                 KeyMaterial(r.key_id, r.purpose, r.algorithm, secret, r.created_at, r.activated_at, r.retired_at)
@@ -111,18 +128,36 @@ class KeyringService:
         with self._lock:
             self._keyring = Keyring(keys)
             self._counter = counter
+            self._unopenable = tuple(unopenable)
         return self._keyring
 
+    def _require_openable(self) -> None:
+        if self._unopenable:
+            raise KeyringUnavailable(
+                f"{len(self._unopenable)} keyring key(s) in the store ({', '.join(self._unopenable)}) cannot be "
+                "opened with this BROKER_MASTER_KEY; every node sharing a store must use the same master key. "
+                "Refusing to create or rotate keys."
+            )
+
     def ensure(self) -> Keyring:
-        """Load, creating an active key for every purpose that has none (first start)."""
+        """Load, creating an active key for every purpose that has none (first start).
+
+        Fails closed with :class:`KeyringUnavailable` when the store holds keys this master key cannot open.
+        Creation takes the ``keyring`` counter's row lock first and re-reads, so nodes starting together end
+        with one active key per purpose.
+        """
         keyring = self.load()
+        self._require_openable()
         now = self.clock.now()
         missing = [p for p in PURPOSES if not any(k.is_active(now) for k in keyring.of(p))]
         if missing:
             with self.store.transaction() as tx:
+                tx.security.bump("keyring")  # serialises concurrent first starts (row lock until commit)
                 for purpose in missing:
-                    self._add(tx, self._new(purpose, now))
+                    if not any(_active(r, now) for r in tx.security.list_keys(purpose)):
+                        self._add(tx, self._new(purpose, now))
             keyring = self.load()
+            self._require_openable()
         return keyring
 
     def refresh(self) -> bool:
@@ -160,6 +195,8 @@ class KeyringService:
         """Make a new key the active one for ``purpose``; retire the keys it replaces; purge expired ones."""
         if purpose not in PURPOSES:
             raise ValueError(f"unknown key purpose {purpose!r}")
+        self.load()
+        self._require_openable()
         now = self.clock.now()
         key = self._new(purpose, now, algorithm)
         with self.store.transaction() as tx:
@@ -190,7 +227,13 @@ class KeyringService:
         return gone
 
     def maybe_rotate(self) -> list[KeyMaterial]:
-        """The automatic schedule: rotate each purpose whose active key is older than ``rotate_after``."""
+        """The automatic schedule: rotate each purpose whose active key is older than ``rotate_after``.
+
+        Never runs on a node holding keys it cannot open (it would retire the other nodes' keys)."""
+        if self._unopenable:
+            _log.error("keyring: %d key(s) cannot be opened with this master key; not rotating",
+                       len(self._unopenable))
+            return []
         now = self.clock.now()
         rotated: list[KeyMaterial] = []
         for purpose in PURPOSES:
