@@ -129,7 +129,7 @@ def _world(tmp: Path) -> tuple[Any, Any, Any, Any, list[Any]]:
 
 def in_process(tmp: Path) -> tuple[InProcess, dict[str, Any]]:
     from broker.credentials.sigv4 import SignedRequest, parse
-    from broker.credentials.sigv4.fast import parse_usual, usual_signature
+    from broker.credentials.sigv4.fast import parse_usual, signer, usual_signature
     from broker.credentials.sigv4.signing_key import derive_signing_key
     from broker.principal import CallContext
     from broker.service.authn import session_principal
@@ -160,12 +160,12 @@ def in_process(tmp: Path) -> tuple[InProcess, dict[str, Any]]:
     prepared = pdp.authorizer.prepare(principal)
     usual = parse_usual(request)
     assert usual is not None and pdp._usual(request, None, now) is not None  # the PDP takes its one-pass path
-    key = derive_signing_key(claims.secret_access_key, usual[1], usual[2], usual[3])
+    mac = signer(derive_signing_key(claims.secret_access_key, usual[1], usual[2], usual[3]))
     # The stages of that path, each alone (the general path's parse + verify are the peer row's).
     stages: dict[str, Any] = {
         "  parse (one regex over the Authorization header)": lambda r: parse_usual(request),
         "  session open (cached, expiry checked)": lambda r: authn.open_token(usual[0], usual[9], now),
-        "  signature (canonical request + string to sign + HMAC)": lambda r: usual_signature(request, usual, key),
+        "  signature (canonical request + string to sign + HMAC)": lambda r: usual_signature(request, usual, mac),
         "  decide (prepared principal, normalised context)": lambda r: pdp.authorizer.decide_normalized(
             prepared, principal, r.action, r.resource, r.context, now, "", "bench/1", False, "us-east-1"),
     }

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from broker.clock import Clock
 from broker.credentials.session_token import SessionClaims
 from broker.credentials.sigv4 import SignedRequest, SigningKeyCache, SigV4Auth, verify
-from broker.credentials.sigv4.fast import parse_usual, usual_signature
+from broker.credentials.sigv4.fast import parse_usual, signer, usual_signature
 from broker.credentials.sigv4.signing_key import derive_signing_key
 from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTokenId
 from broker.ids import Entropy, SystemEntropy, request_id
@@ -53,8 +53,8 @@ class RequestFacts:
 
 _NO_FACTS = RequestFacts()
 
-_Session = tuple[SessionClaims, Principal, "Prepared | None", dict[str, bytes]]
-"""Per session token: its claims, principal, prepared policies, and signing keys derived per scope."""
+_Session = tuple[SessionClaims, Principal, "Prepared | None", dict[str, hmac.HMAC]]
+"""Per session token: its claims, principal, prepared policies, and its signing keys (keyed HMACs) per scope."""
 _MAX_KEYS_PER_SESSION = 8
 
 
@@ -274,13 +274,13 @@ class PolicyDecisionPoint:
             entry = (claims, session_principal(claims, self.authenticator.arns), None, {})
         keys = entry[3]
         scope = f"{date}/{region}/{scoped}"
-        key = keys.get(scope)
-        if key is None:
-            key = derive_signing_key(claims.secret_access_key, date, region, scoped)
+        mac = keys.get(scope)
+        if mac is None:
+            mac = signer(derive_signing_key(claims.secret_access_key, date, region, scoped))
             if len(keys) >= _MAX_KEYS_PER_SESSION:
                 keys.clear()
-            keys[scope] = key
-        expected = usual_signature(request, usual, key)
+            keys[scope] = mac
+        expected = usual_signature(request, usual, mac)
         if expected is None or not hmac.compare_digest(expected, usual[6]):
             return None
         principal, prepared = entry[1], entry[2]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from broker import policy
 from broker.credentials.sigv4 import SignedRequest, parse, sign
-from broker.credentials.sigv4.fast import parse_usual, usual_signature
+from broker.credentials.sigv4.fast import parse_usual, signer, usual_signature
 from broker.credentials.sigv4.signing_key import derive_signing_key
 from broker.credentials.sigv4.verify import expected_signature
 from broker.errors import BrokerError
@@ -120,7 +121,7 @@ def test_parse_usual_reads_what_parse_reads(variant: str) -> None:
     assert general.terminator == "aws4_request" and not general.presigned and signed == ";".join(names)
     assert general.date == general.amz_date[:8]
     key = derive_signing_key(SECRET, date, region, service)
-    fast = usual_signature(request, usual, key)
+    fast = usual_signature(request, usual, signer(key))
     try:
         expected: Any = expected_signature(request, general, SECRET, normalize_path=True)[1]
     except BrokerError:
@@ -142,8 +143,10 @@ def test_usual_signature_equals_expected_signature(extra: list[tuple[str, str]],
         expected: Any = expected_signature(request, auth, SECRET, normalize_path=True)[1]
     except BrokerError:
         expected = None
-    fast = usual_signature(request, usual, key)
+    mac = signer(key)
+    fast = usual_signature(request, usual, mac)
     assert fast is None or fast == expected
+    assert usual_signature(request, usual, mac) == fast  # the keyed HMAC is copied, never consumed
     if fast is None:  # only repeated signed headers are left to the general path
         assert any(len(request.header_tuple(name)) > 1 for name in usual[5])
 
@@ -228,8 +231,11 @@ def test_signing_keys_are_kept_per_scope(world: World) -> None:
         assert world.pdp.authorize_sigv4(request, "example:GetThing", THING).decision == "Allow"
     keys = world.pdp._sessions[creds["SessionToken"]][3]
     assert sorted(keys) == ["20260101/eu-west-1/example", "20260101/us-east-1/example"]
-    assert keys["20260101/eu-west-1/example"] == derive_signing_key(creds["SecretAccessKey"], "20260101", "eu-west-1",
-                                                                    "example")
+    derived = derive_signing_key(creds["SecretAccessKey"], "20260101", "eu-west-1", "example")
+    probe = b"AWS4-HMAC-SHA256\nprobe"
+    kept = keys["20260101/eu-west-1/example"].copy()
+    kept.update(probe)
+    assert kept.digest() == hmac.digest(derived, probe, "sha256")
 
 
 # --- the decision from normalised parts ---------------------------------------------------------------------------
