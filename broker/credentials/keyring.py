@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.ids import Entropy
 
@@ -155,13 +156,19 @@ def generate_key(
 
 
 class Keyring:
-    """An immutable list of keys. Build a new one to rotate (``with_keys``)."""
+    """An immutable list of keys. Build a new one to rotate (``with_keys``).
 
-    __slots__ = ("_by_kid", "_keys")
+    Each session-token key's ``AESGCM`` object is built once per keyring (:meth:`session_aead`) and lives
+    exactly as long as this keyring: a key purged from the store is absent from the next keyring loaded,
+    and its object goes with the old keyring.
+    """
+
+    __slots__ = ("_aead", "_by_kid", "_keys")
 
     def __init__(self, keys: Iterable[KeyMaterial] = ()) -> None:
         self._keys: tuple[KeyMaterial, ...] = tuple(sorted(keys, key=lambda k: (k.created_at, k.key_id)))
         self._by_kid = {k.key_id: k for k in self._keys}
+        self._aead: dict[str, AESGCM] = {}
 
     def __repr__(self) -> str:
         return f"Keyring({[k.key_id for k in self._keys]})"
@@ -175,6 +182,19 @@ class Keyring:
 
     def by_kid(self, kid: str) -> KeyMaterial | None:
         return self._by_kid.get(kid)
+
+    def session_aead(self, key: KeyMaterial) -> AESGCM:
+        """The AES-256-GCM cipher of session-token ``key``: cached when it is this keyring's own key object,
+        built afresh for any other (a key passed in from elsewhere is never cached under a held key's id)."""
+        if key.purpose != "session-token":
+            raise ValueError("not a session-token key")
+        kid = key.key_id
+        if self._by_kid.get(kid) is not key:
+            return AESGCM(key.secret)
+        aead = self._aead.get(kid)
+        if aead is None:  # two threads may both build one: equal objects, either is kept
+            aead = self._aead.setdefault(kid, AESGCM(key.secret))
+        return aead
 
     def of(self, purpose: KeyPurpose) -> list[KeyMaterial]:
         return [k for k in self._keys if k.purpose == purpose]

@@ -36,7 +36,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.clock import Clock
 from broker.credentials.keyring import KeyMaterial, Keyring
@@ -126,8 +125,28 @@ def _time(value: Any) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
 
 
-def pack_claims(claims: SessionClaims) -> bytes:
-    """The compressed payload (also what ``PackedPolicySize`` is measured against, see ``mint``)."""
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without building an encoder per call."""
+_SMALL_WINDOW_BITS = 12
+_SMALL_MEM_LEVEL = 6
+_SMALL_PAYLOAD = (1 << _SMALL_WINDOW_BITS) - 262
+"""zlib's longest match distance in a 2**12 window (window size minus MIN_LOOKAHEAD): up to this many bytes the
+small window reaches every earlier byte, as the default 2**15 one does; larger payloads keep the default."""
+
+
+def _deflate(raw: bytes) -> bytes:
+    """zlib (RFC 1950) at level 9. Payloads that fit the small window are deflated with a 4 KiB window and
+    memLevel 6 (one Huffman block up to 4,096 symbols): ~48 KB of zlib state instead of ~260 KB, which costs
+    more to allocate and clear than the deflating itself (docs/performance.md, issue 5). Any zlib inflater
+    opens both: the stream header names its window, and the default inflater accepts every window."""
+    if len(raw) > _SMALL_PAYLOAD:
+        return zlib.compress(raw, 9)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, _SMALL_WINDOW_BITS, _SMALL_MEM_LEVEL)
+    return deflater.compress(raw) + deflater.flush()
+
+
+def _claims_json(claims: SessionClaims) -> str:
+    """The JSON claims: fixed members, then the optional ones present, in this order (one dict, one encode)."""
     body: dict[str, Any] = {
         "v": _PAYLOAD_VERSION,
         "ak": claims.access_key_id,
@@ -141,21 +160,34 @@ def pack_claims(claims: SessionClaims) -> bytes:
         "exp": _epoch(claims.expires_at),
         "sid": claims.session_id,
     }
-    optional: dict[str, Any] = {
-        "sn": claims.session_name,
-        "p": claims.policy,
-        "pm": list(claims.policy_arns) or None,
-        "tg": [list(t) for t in claims.tags] or None,
-        "tt": list(claims.transitive_tag_keys) or None,
-        "si": claims.source_identity,
-        "mfa": _epoch(claims.mfa_authenticated_at) if claims.mfa_authenticated_at else None,
-        "cd": claims.chain_depth or None,
-        "fp": claims.federated_provider,
-        "fs": claims.federated_subject,
-        "fk": {k: (list(v) if isinstance(v, tuple) else v) for k, v in claims.federated_keys} or None,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    return zlib.compress(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), 9)
+    if claims.session_name is not None:
+        body["sn"] = claims.session_name
+    if claims.policy is not None:
+        body["p"] = claims.policy
+    if claims.policy_arns:
+        body["pm"] = list(claims.policy_arns)
+    if claims.tags:
+        body["tg"] = [list(t) for t in claims.tags]
+    if claims.transitive_tag_keys:
+        body["tt"] = list(claims.transitive_tag_keys)
+    if claims.source_identity is not None:
+        body["si"] = claims.source_identity
+    if claims.mfa_authenticated_at is not None:
+        body["mfa"] = _epoch(claims.mfa_authenticated_at)
+    if claims.chain_depth:
+        body["cd"] = claims.chain_depth
+    if claims.federated_provider is not None:
+        body["fp"] = claims.federated_provider
+    if claims.federated_subject is not None:
+        body["fs"] = claims.federated_subject
+    if claims.federated_keys:
+        body["fk"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in claims.federated_keys}
+    return _encode_json(body)
+
+
+def pack_claims(claims: SessionClaims) -> bytes:
+    """The compressed payload (the sealed plaintext; ``PackedPolicySize`` is measured separately, see ``mint``)."""
+    return _deflate(_claims_json(claims).encode("utf-8"))
 
 
 def _str(body: dict[str, Any], key: str, *, optional: bool = False) -> Any:
@@ -275,10 +307,11 @@ class SessionTokenCodec:
 
     def seal(self, claims: SessionClaims, *, now: datetime, entropy: Entropy, key: KeyMaterial | None = None) -> str:
         """Seal ``claims`` with ``key`` (default: the current session-token key at ``now``)."""
-        key = key or self.keyring.current("session-token", now)
+        keyring = self.keyring
+        key = key or keyring.current("session-token", now)
         header = _header(key.key_id)
         nonce = entropy.token_bytes(_NONCE)
-        body = AESGCM(key.secret).encrypt(nonce, pack_claims(claims), header)
+        body = keyring.session_aead(key).encrypt(nonce, pack_claims(claims), header)
         return base64.urlsafe_b64encode(header + nonce + body).rstrip(b"=").decode("ascii")
 
     def open(self, token: str, clock: Clock) -> SessionClaims:
@@ -334,11 +367,12 @@ class SessionTokenCodec:
         if raw[1] == 0 or len(raw) < end + _NONCE + 16:
             raise invalid("truncated")
         header, kid = raw[:end], raw[2:end].decode("ascii", "replace")
-        key = self.keyring.by_kid(kid)
+        keyring = self.keyring
+        key = keyring.by_kid(kid)
         if key is None or key.purpose != "session-token":
             raise invalid(f"unknown key id {kid!r}")
         try:
-            plaintext = AESGCM(key.secret).decrypt(raw[end : end + _NONCE], raw[end + _NONCE :], header)
+            plaintext = keyring.session_aead(key).decrypt(raw[end : end + _NONCE], raw[end + _NONCE :], header)
         except InvalidTag as exc:
             raise invalid(f"authentication failed under key {kid}") from exc
         try:
