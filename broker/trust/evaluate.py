@@ -17,6 +17,7 @@ never values or other statements; :func:`TrustDecision.trace` gives an administr
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,27 @@ from typing import Any
 from broker import policy
 
 __all__ = ["TrustDecision", "evaluate_trust", "federated_principal"]
+
+_SET_LIMIT = 1024
+_sets: dict[policy.CompiledPolicy, policy.PolicySet] = {}
+_sets_lock = threading.Lock()
+
+
+def _trust_set(trust: policy.CompiledPolicy) -> policy.PolicySet:
+    """The one-policy set of ``trust``, kept per compiled policy object (bounded, oldest out first).
+
+    A ``PolicySet`` carries its evaluation plan; building one per call cost a construction and the engine's
+    plan-cache lookup every time. Compiled policies are immutable and compared by identity, so a changed trust
+    policy (compiled anew) gets its own set; the set holds nothing but the policy.
+    """
+    pset = _sets.get(trust)
+    if pset is None:
+        pset = policy.PolicySet(resource=[trust], resource_must_allow=True)
+        with _sets_lock:
+            if len(_sets) >= _SET_LIMIT:
+                del _sets[next(iter(_sets))]
+            pset = _sets.setdefault(trust, pset)
+    return pset
 
 
 def federated_principal(provider_arn: str, account: str) -> policy.PrincipalRef:
@@ -113,9 +135,14 @@ def evaluate_trust(
     The returned list ends with the first refusal, if any; every decision carries its reasons.
     """
     out: list[TrustDecision] = []
-    pset = policy.PolicySet(resource=[trust], resource_must_allow=True)
+    pset = _trust_set(trust)
+    request: policy.Request | None = None
     for action in actions:
-        request = policy.Request(action, role_arn, context, principal)
+        # The context is normalised once, for the first action; the others reuse its normalised form.
+        request = (
+            policy.Request(action, role_arn, context, principal) if request is None
+            else policy.Request.from_normalized(action, role_arn, request.ctx, principal)
+        )
         decision = policy.evaluate(request, pset)
         if decision.effect == "Allow":
             out.append(TrustDecision(action, decision, (), ()))
