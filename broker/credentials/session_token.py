@@ -31,6 +31,7 @@ import json
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -127,6 +128,8 @@ def _time(value: Any) -> datetime:
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 """``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without building an encoder per call."""
+_escape: Callable[[str], str] = json.encoder.encode_basestring
+"""The string escaping that encoder uses (``ensure_ascii=False``): a quoted JSON string, in C."""
 _SMALL_WINDOW_BITS = 12
 _SMALL_MEM_LEVEL = 6
 _SMALL_PAYLOAD = (1 << _SMALL_WINDOW_BITS) - 262
@@ -146,6 +149,65 @@ def _deflate(raw: bytes) -> bytes:
 
 
 def _claims_json(claims: SessionClaims) -> str:
+    """:func:`_claims_json_general`'s text, written directly: each string escaped by the encoder's own C function
+    (``ensure_ascii=False``), numbers and punctuation formatted in place. Any value of another type than the
+    fields declare takes the general form (tests/unit/credentials/test_mint_fast_paths.py holds them equal)."""
+    try:
+        return _claims_json_direct(claims)
+    except TypeError:
+        return _claims_json_general(claims)
+
+
+def _strings_json(values: Any) -> str:
+    return "[" + ",".join([_escape(v) for v in values]) + "]"
+
+
+def _claims_json_direct(claims: SessionClaims) -> str:
+    e = _escape
+    depth = claims.chain_depth
+    if depth.__class__ is not int:
+        raise TypeError("chain depth is not an int")
+    parts = [
+        f'{{"v":{_PAYLOAD_VERSION},"ak":{e(claims.access_key_id)},"sk":{e(claims.secret_access_key)},'
+        f'"k":{e(claims.kind)},"a":{e(claims.account)},"pa":{e(claims.principal_arn)},"pi":{e(claims.principal_id)},'
+        f'"pn":{e(claims.principal_name)},"iat":{_epoch(claims.issued_at)},"exp":{_epoch(claims.expires_at)},'
+        f'"sid":{e(claims.session_id)}'
+    ]
+    if claims.session_name is not None:
+        parts.append(f',"sn":{e(claims.session_name)}')
+    if claims.policy is not None:
+        parts.append(f',"p":{e(claims.policy)}')
+    if claims.policy_arns:
+        parts.append(f',"pm":{_strings_json(claims.policy_arns)}')
+    if claims.tags:
+        parts.append(',"tg":[' + ",".join([_strings_json(t) for t in claims.tags]) + "]")
+    if claims.transitive_tag_keys:
+        parts.append(f',"tt":{_strings_json(claims.transitive_tag_keys)}')
+    if claims.source_identity is not None:
+        parts.append(f',"si":{e(claims.source_identity)}')
+    if claims.mfa_authenticated_at is not None:
+        parts.append(f',"mfa":{_epoch(claims.mfa_authenticated_at)}')
+    if depth:
+        parts.append(f',"cd":{depth}')
+    if claims.federated_provider is not None:
+        parts.append(f',"fp":{e(claims.federated_provider)}')
+    if claims.federated_subject is not None:
+        parts.append(f',"fs":{e(claims.federated_subject)}')
+    if claims.federated_keys:
+        members = []
+        for key, value in dict(claims.federated_keys).items():  # a repeated key: the last value, first place
+            if isinstance(value, tuple):
+                members.append(f"{e(key)}:{_strings_json(value)}")
+            elif isinstance(value, str):
+                members.append(f"{e(key)}:{e(value)}")
+            else:
+                raise TypeError("federated key value is neither a string nor a tuple")
+        parts.append(',"fk":{' + ",".join(members) + "}")
+    parts.append("}")
+    return "".join(parts)
+
+
+def _claims_json_general(claims: SessionClaims) -> str:
     """The JSON claims: fixed members, then the optional ones present, in this order (one dict, one encode)."""
     body: dict[str, Any] = {
         "v": _PAYLOAD_VERSION,

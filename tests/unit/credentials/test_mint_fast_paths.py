@@ -1,6 +1,7 @@
 """The cheaper mint (issue 5): each shortcut equals the general form it replaced.
 
-- the claims JSON built in one dict and one cached encoder: the very text the old two-dict ``json.dumps`` built;
+- the claims JSON written directly (strings escaped by the encoder's C function), or for values of unexpected
+  types built in one dict with a cached encoder: the very text the old two-dict ``json.dumps`` built;
 - small payloads deflated with a 4 KiB window and memLevel 6: the same plaintext on inflating, no larger than
   ``zlib.compress(raw, 9)``, openable by the default inflater (so tokens from either form open on either);
 - the AES-GCM object cached per keyring key: only for the keyring's own key objects, gone with the keyring;
@@ -109,7 +110,23 @@ def test_claims_json_equals_the_two_dict_form() -> None:
     rng = random.Random(3)
     for _ in range(400):
         claims = _random_claims(rng)
-        assert st._claims_json(claims) == _reference_json(claims)
+        assert st._claims_json_direct(claims) == _reference_json(claims)  # the direct form, no fallback
+        assert st._claims_json(claims) == st._claims_json_general(claims) == _reference_json(claims)
+
+
+@pytest.mark.parametrize("over", [
+    {"chain_depth": True},  # a bool where an int is declared: the general encoder writes true
+    {"access_key_id": 12345},  # a number where a string is declared: written as a number
+    {"federated_keys": (("idp:amr", ["pwd", "mfa"]),)},  # a list, not a tuple
+    {"federated_keys": (("idp:sub", "a"), ("idp:aud", "b"), ("idp:sub", "c"))},  # repeated key: last value, first place
+    {"federated_keys": (("idp:x", 5),)},
+    {"tags": (("a", "b", "c"), ("d",))},  # not pairs: each written as given
+    {"session_name": "", "policy": "", "source_identity": "\u2028\"\\\n\x00é"},
+    {"chain_depth": 0, "mfa_authenticated_at": None, "federated_keys": ()},
+])
+def test_claims_json_edge_values(over: dict[str, Any]) -> None:
+    claims = replace(_random_claims(random.Random(1)), **over)
+    assert st._claims_json(claims) == _reference_json(claims) == st._claims_json_general(claims)
 
 
 def test_deflate_inflates_to_the_same_payload_and_is_no_larger() -> None:
