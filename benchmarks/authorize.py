@@ -2,12 +2,13 @@
 
 In process (one role session, a typical role: 10 attached managed policies x 5 statements from
 ``policy_corpus``, 200 requests aimed at them): µs per ``PolicyDecisionPoint.authorize_sigv4`` = SigV4 parse
-and verify (canonical request, string to sign, HMAC; the derived signing key cached per key and date) +
+and verify (canonical request, string to sign, HMAC; the signing key derived once per session and scope) +
 session token open (AES-GCM result cached per token; expiry and revocation checked every call) + policy
 decision. Every call verifies the signature in full: there is no verified-signature cache (replay). Also
 shown: the same with the ``SignedRequest`` built from raw ASGI headers (what the middleware does), the
 general path broker's Query API takes (``Authenticator.authenticate`` + ``PolicyAuthorizer.decide``, which
-reads the principal's policies from the store on every decision) and each stage alone.
+reads the principal's policies from the store on every decision) and each stage of the PDP's one-pass path
+(``broker.credentials.sigv4.fast``) alone.
 
 Over HTTP: ``POST /v1/authorize`` (signed by a service role, describing a request signed by a client role)
 against ``POST /bare`` (a FastAPI endpoint that reads the body and returns a small JSON object), each app
