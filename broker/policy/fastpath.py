@@ -105,10 +105,14 @@ def source_for(shape: Shape, table: str) -> str:
     unpack: list[str] = []
     body: list[str] = []
     uses_resource = uses_ctx = False
+    always = 0  # the bits of units that match every request (any resource, no condition): m starts with them
     for i, (resource, condition) in enumerate(shape):
         test = _RESOURCE_TESTS[resource]  # KeyError for an unknown token: nothing else is ever emitted
         if condition not in _CONDITIONS:
             raise ValueError(f"unknown condition shape {condition!r}")
+        if test is None and condition == "none":
+            always += 1 << i
+            continue
         add = f"m += {1 << i}"
         inner: list[str] = []
         if condition == "none":
@@ -136,7 +140,7 @@ def source_for(shape: Shape, table: str) -> str:
         body += ["    if missing is None:", "        missing = []"]
     prologue = ["resource = request.resource"] if uses_resource else []
     prologue += ["ctx = request.ctx"] if uses_ctx else []
-    prologue += ["m = 0", "missing = None", "errors = None"]
+    prologue += [f"m = {always}", "missing = None", "errors = None"]
     epilogue = ["if missing is None and request.resource_account is None:"]
     if table == "full":
         epilogue.append("    return table[m]")

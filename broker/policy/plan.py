@@ -193,7 +193,11 @@ class IndexedEntry:
         it exactly, else the number of the deepest literal prefix it starts with (-1: none)."""
         if resource in self._exact:
             return resource
-        return self._deepest(resource)
+        keys = self._keys  # ``_deepest``, inlined: this runs for every such request
+        deepest = bisect_right(keys, resource) - 1
+        while deepest >= 0 and not resource.startswith(keys[deepest]):
+            deepest = self._parent[deepest]
+        return deepest
 
     def _merge(self, resource: str, deepest: int) -> tuple[Unit, ...]:
         """The always-checked units, the units filed under ``resource`` and under each prefix it starts
