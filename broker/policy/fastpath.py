@@ -296,9 +296,12 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
 class ByResource(dict[str, Runner]):
     """The decision functions of an indexed identity-only entry, by resource (``evaluate`` subscripts it).
 
-    Holds the functions of resources a unit lists exactly (bounded, emptied when full); any other resource
-    is answered by ``__missing__`` from the function of its deepest literal prefix (``IndexedEntry.key``),
-    kept separately and never under the resource: only policy data keys what is remembered."""
+    Holds the functions of resources a unit lists exactly; any other resource is answered by ``__missing__``
+    from the function of its deepest literal prefix (``IndexedEntry.key``, built once per prefix) and then
+    remembered under the resource too, as that same function object, so the prefix search runs once per
+    resource. This is a lookup memo (resource -> which statements can apply, a pure function of the policy
+    set), never a decision: every condition and principal test still runs per request. Bounded: emptied when
+    it holds ``_TABLE_LIMIT`` resources, so a workload with more distinct resources only pays the search again."""
 
     __slots__ = ("_entry", "_nothing", "_prefixes", "_trust")
 
@@ -321,4 +324,7 @@ class ByResource(dict[str, Runner]):
         found = self._prefixes.get(key)
         if found is None:
             found = self._prefixes[key] = build_runner(self._entry.select(resource), self._trust, self._nothing)
+        if len(self) >= _TABLE_LIMIT:
+            self.clear()
+        self[resource] = found  # the same function object as its prefix's: the prefix search runs once per resource
         return found

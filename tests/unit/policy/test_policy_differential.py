@@ -323,3 +323,26 @@ def test_generated_source_holds_no_policy_text() -> None:
         source_for((("os.system('x')", "none"),), "full")
     with pytest.raises(ValueError):
         source_for((("any", "__import__"),), "full")
+
+
+def test_resources_answered_by_a_prefix_share_its_function_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ByResource`` remembers a resource answered by its deepest prefix under that resource (the prefix search
+    runs once per resource), as the same function object as the prefix's; the memo is emptied when full, and
+    the decisions stay those of the complete rule before and after."""
+    from broker.policy import fastpath
+
+    docs = [doc(allow("s3:GetObject", f"arn:aws:s3:::bucket-{i}/*")) for i in range(12)]
+    docs.append(doc(allow("s3:GetObject", "arn:aws:s3:::bucket-3/exact")))
+    pset = PolicySet(identity=[compiled(d, policy_id=f"p{i}") for i, d in enumerate(docs)])
+    monkeypatch.setattr(fastpath, "_TABLE_LIMIT", 4)
+    first = Request("s3:GetObject", "arn:aws:s3:::bucket-3/a", {})
+    _assert_same(first, pset)
+    runners = plan_for(pset).runners["s3:getobject"]
+    assert isinstance(runners, fastpath.ByResource)
+    shared = runners["arn:aws:s3:::bucket-3/a"]
+    assert runners["arn:aws:s3:::bucket-3/b"] is shared  # same prefix, same function, one search each
+    for k in range(10):
+        _assert_same(Request("s3:GetObject", f"arn:aws:s3:::bucket-{k % 12}/o{k}", {}), pset)
+        assert len(runners) <= 4
+    _assert_same(Request("s3:GetObject", "arn:aws:s3:::bucket-3/exact", {}), pset)
+    _assert_same(Request("s3:GetObject", "arn:aws:s3:::other/x", {}), pset)
