@@ -28,13 +28,16 @@ run: install
 	$(BIN)/broker serve --host $(HOST) --port $(PORT)
 
 IDP_PORT  ?= 9000
+SAML_IDP_PORT ?= 8100
 DEMO_HOME ?= $(CURDIR)/.broker-demo
 
 ## The demo configuration: broker on $(PORT) plus the fixture OIDC IdP on $(IDP_PORT), a provider and the role
 ## demo-ci registered, a token kept fresh in $(DEMO_HOME)/token.jwt; then `source .broker-demo/demo.env` and
-## `aws sts get-caller-identity` in another shell (README "Try it: OIDC to AWS credentials").
+## `aws sts get-caller-identity` in another shell (README "Try it: OIDC to AWS credentials"). Also the fixture
+## SAML IdP on $(SAML_IDP_PORT), registered as SAML provider `fixture` with the role demo-saml (README "Try it").
 demo: install
-	$(BIN)/python -m idp_fixtures.oidc.demo --host $(HOST) --port $(PORT) --idp-port $(IDP_PORT) --home $(DEMO_HOME)
+	$(BIN)/python -m idp_fixtures.oidc.demo --host $(HOST) --port $(PORT) --idp-port $(IDP_PORT) \
+		--saml-idp-port $(SAML_IDP_PORT) --home $(DEMO_HOME)
 
 OIDC_INTEROP := tests/interop/oidc_provider
 

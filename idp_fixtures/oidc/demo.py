@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m idp_fixtures.oidc.demo``): broker, the fixture OIDC IdP, a provider and a role.
+"""``make demo`` (``python -m idp_fixtures.oidc.demo``): broker, the fixture OIDC and SAML IdPs, providers, roles.
 
 One process runs everything a first-time user needs to get role credentials with the AWS CLI from an OIDC
 token, on loopback and an embedded SQLite store in its own folder (``.broker-demo`` by default, created 0700):
@@ -12,7 +12,10 @@ token, on loopback and an embedded SQLite store in its own folder (``.broker-dem
 3. an ID token in ``HOME/token.jwt`` (0600, one hour, renewed every five minutes, as a Kubernetes
    projected token is), and ``HOME/demo.env`` with the variables the AWS SDKs and CLI read
    (``AWS_ENDPOINT_URL_STS``, ``AWS_ROLE_ARN``, ``AWS_WEB_IDENTITY_TOKEN_FILE``, …; no secret in it);
-4. broker itself on ``http://HOST:PORT`` with ``BROKER_ALLOW_HTTP_ISSUERS=1`` (the demo IdP is plain HTTP
+4. the fixture SAML IdP (``idp_fixtures.saml``) at ``http://HOST:SAML_IDP_PORT`` in a thread, registered as
+   the SAML provider ``fixture`` with the role ``demo-saml`` for its user ``alice``
+   (:mod:`idp_fixtures.demo_saml`; browser login at ``/saml/login?provider=fixture``);
+5. broker itself on ``http://HOST:PORT`` with ``BROKER_ALLOW_HTTP_ISSUERS=1`` (the demo IdP is plain HTTP
    on loopback; never set it for real issuers).
 
 Then, in another shell (README "Try it")::
@@ -33,6 +36,7 @@ from typing import Any
 
 import uvicorn
 
+from idp_fixtures.demo_saml import register_saml, saml_urls, start_saml_idp
 from idp_fixtures.oidc.idp import OidcIdp
 from idp_fixtures.oidc.server import create_app as create_idp_app
 
@@ -55,8 +59,11 @@ def _trust(provider_arn: str, prefix: str) -> str:
     }]})
 
 
-def register(settings: Any, issuer: str) -> str:
+def register(settings: Any, issuer: str, saml_metadata: str | None = None) -> str:
     """Initialise the store, register ``issuer`` and the demo role as root (idempotent); the role ARN.
+
+    With ``saml_metadata`` (the fixture SAML IdP's), also the SAML provider and role of
+    :func:`idp_fixtures.demo_saml.register_saml`.
 
     Root credentials are generated and printed once when the store is new, as ``broker serve`` does.
     """
@@ -109,6 +116,8 @@ def register(settings: Any, issuer: str) -> str:
         run("PutRolePolicy", RoleName=ROLE_NAME, PolicyName="read-iam", PolicyDocument=json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}]}))
+        if saml_metadata is not None:
+            register_saml(run, saml_metadata, settings.effective_public_url, arns.account, arns.partition)
         return arns.role(ROLE_NAME, "/")
     finally:
         store.dispose()
@@ -154,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m idp_fixtures.oidc.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="broker's port")
-    parser.add_argument("--idp-port", type=int, default=9000, help="the fixture IdP's port")
+    parser.add_argument("--idp-port", type=int, default=9000, help="the fixture OIDC IdP's port")
+    parser.add_argument("--saml-idp-port", type=int, default=8100, help="the fixture SAML IdP's port")
     parser.add_argument("--home", default=".broker-demo", help="the demo's BROKER_HOME (default .broker-demo)")
     args = parser.parse_args(argv)
     home = Path(args.home).resolve()
@@ -168,7 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     issuer = f"http://{args.host}:{args.idp_port}"
     idp = OidcIdp(issuer=issuer, default_audience=AUDIENCE)
     idp_server = _start_idp(idp, args.host, args.idp_port)
-    role_arn = register(settings, issuer)
+    broker_url = settings.effective_public_url
+    saml_idp = start_saml_idp(args.host, args.saml_idp_port, broker_url, settings.account_id, settings.partition)
+    role_arn = register(settings, issuer, saml_idp.idp.metadata())
     token_file = home / "token.jwt"
     write_token(idp, token_file)
     stop = threading.Event()
@@ -178,7 +190,6 @@ def main(argv: list[str] | None = None) -> None:
             write_token(idp, token_file)
 
     threading.Thread(target=renew, name="demo-token", daemon=True).start()
-    broker_url = f"http://{args.host}:{args.port}"
     env_file = write_env(home, broker_url, role_arn, token_file)
     print(f"fixture OIDC IdP: {issuer}   provider: {issuer.split('://', 1)[1]}   role: {role_arn}")
     print(f"broker: {broker_url}   (store: {home})")
@@ -188,12 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     print("  aws iam list-roles --query 'Roles[].Arn'")
     print(f"A fresh token any time: curl -s -X POST {issuer}/admin/token -H 'content-type: application/json' "
           f"-d '{{\"profile\": \"github\"}}'")
+    sp_login, idp_login = saml_urls(broker_url, saml_idp.url)
+    print(f"fixture SAML IdP: {saml_idp.url}   provider: fixture   role: demo-saml   (user alice)")
+    print(f"  SAML login in a browser: {sp_login}   or IdP-initiated: {idp_login}")
     print("demo ready", flush=True)
     try:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning", access_log=False)
     finally:
         stop.set()
         idp_server.should_exit = True
+        saml_idp.stop()
 
 
 if __name__ == "__main__":
