@@ -99,6 +99,9 @@ def seed_root(
     """
     entropy = entropy or SystemEntropy()
     with store.transaction() as tx:
+        # Nodes starting together on one store: the counter's row lock (held until commit) makes the second
+        # wait, then see the first one's key instead of inserting the same configured key id again.
+        tx.security.bump("bootstrap")
         if tx.iam.list_access_keys(None):
             if settings.root_access_key_id is not None and tx.iam.find_access_key(settings.root_access_key_id) is None:
                 raise BootstrapError(
