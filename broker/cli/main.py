@@ -7,8 +7,9 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "serve_log_level"]
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -63,8 +64,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"broker serving on http://{settings.host}:{settings.port} (store: {_store_label(settings)})", flush=True)
     print("Try it with the root credentials exported:", flush=True)
     print(f"  {_ready_line(settings)}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=serve_log_level(args, settings),
+                access_log=False)
     return 0
+
+
+def serve_log_level(args: argparse.Namespace, settings: Any) -> str:
+    """``--log-level`` when given, else ``BROKER_LOG_LEVEL`` (the setting), lower-cased for uvicorn."""
+    return str(args.log_level or settings.log_level).lower()
 
 
 def _store_label(settings) -> str:  # type: ignore[no-untyped-def]
@@ -112,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve every API on one port")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default=None, help="uvicorn log level (default: BROKER_LOG_LEVEL, INFO)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("init", help="initialise the store and seed root credentials")
