@@ -225,9 +225,15 @@ def test_writer_batches_and_isolates_a_bad_event(world: World) -> None:
     import threading
 
     writer = AuditWriter(world.store)
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(tx: object) -> None:  # the first batch is being written: everything below queues behind it
+        started.set()
+        gate.wait(10)
+
     call = CallContext(request_id="w-0", now=world.clock.now())
-    first = writer.submit(build_event(call, "sts", ACTION, {}, {}, None), [lambda tx: gate.wait(10)])
+    first = writer.submit(build_event(call, "sts", ACTION, {}, {}, None), [hold])
+    assert started.wait(10)  # without this the writer thread may wake late and take the first with the rest
     events = [build_event(CallContext(request_id=f"w-{n}", now=world.clock.now()), "sts", ACTION, {}, {}, None)
               for n in range(1, 21)]
     futures = [writer.submit(e) for e in events]
