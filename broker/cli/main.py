@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "serve_log_level"]
+__all__ = ["install_wal_checkpointer", "main", "serve_log_level"]
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -61,12 +61,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _init(settings)
     app = create_app(settings)
+    install_wal_checkpointer(app)
     print(f"broker serving on http://{settings.host}:{settings.port} (store: {_store_label(settings)})", flush=True)
     print("Try it with the root credentials exported:", flush=True)
     print(f"  {_ready_line(settings)}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=serve_log_level(args, settings),
                 access_log=False)
     return 0
+
+
+def install_wal_checkpointer(app: Any) -> None:
+    """On a SQLite file store, checkpoint the WAL on a background thread while the app runs, instead of
+    inside whichever commit fills it (``store/sqlalchemy/checkpoint.py``). Stopped after the shutdown hooks
+    ``create_app`` installed, so the audit writer's last batch is in the WAL before the final checkpoint."""
+    wal_checkpointer = getattr(app.state.broker.store, "wal_checkpointer", None)
+    checkpointer = wal_checkpointer() if wal_checkpointer is not None else None
+    if checkpointer is not None:
+        app.router.on_startup.append(checkpointer.start)
+        app.router.on_shutdown.append(checkpointer.stop)
 
 
 def serve_log_level(args: argparse.Namespace, settings: Any) -> str:

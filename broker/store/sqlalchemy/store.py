@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
+    from broker.store.sqlalchemy.checkpoint import WalCheckpointer
     from broker.store.sqlalchemy.repositories.audit import AuditRepository
     from broker.store.sqlalchemy.repositories.iam import IamRepository
     from broker.store.sqlalchemy.repositories.providers import ProviderRepository
@@ -54,6 +55,7 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._checkpointer: WalCheckpointer | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[SqlUnitOfWork]:
@@ -74,5 +76,18 @@ class SqlStore:
         with self.engine.begin() as connection:
             append_events(connection, events)
 
+    def wal_checkpointer(self) -> WalCheckpointer | None:
+        """The store's background WAL checkpointer (one per store; started by ``broker serve``), or ``None``
+        when the store is not a SQLite file (``store/sqlalchemy/checkpoint.py``)."""
+        if self._checkpointer is None:
+            from broker.store.sqlalchemy.checkpoint import WalCheckpointer, sqlite_file
+
+            if sqlite_file(self.engine) is None:
+                return None
+            self._checkpointer = WalCheckpointer(self.engine)
+        return self._checkpointer
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
