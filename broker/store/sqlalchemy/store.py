@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,11 @@ class SqlStore:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._checkpointer: WalCheckpointer | None = None
+        self._sqlite_append: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
+        if engine.dialect.name == "sqlite":
+            from broker.store.sqlalchemy.repositories.audit import SqliteAppend
+
+            self._sqlite_append = SqliteAppend(engine)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlUnitOfWork]:
@@ -71,6 +76,8 @@ class SqlStore:
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Store ``events`` in one transaction of their own (the audit writer's batches; issue 5)."""
+        if self._sqlite_append is not None and self._sqlite_append(events):
+            return
         from broker.store.sqlalchemy.repositories.audit import append_events
 
         with self.engine.begin() as connection:

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.orm import Session
 
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 
-__all__ = ["AuditRepository", "append_events"]
+__all__ = ["AuditRepository", "SqliteAppend", "append_events"]
 
 _TABLE: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _INSERT = insert(_TABLE)
@@ -50,6 +50,63 @@ def append_events(connection: Connection, events: Sequence[Mapping[str, Any]]) -
     else is written with it (no ORM session to build, flush and close)."""
     if events:
         connection.execute(_INSERT, [_values(event) for event in events])
+
+
+class SqliteAppend:
+    """The audit writer's batch on SQLite as one multi-row ``INSERT`` run in autocommit mode (issue 5).
+
+    A single statement is its own transaction: all of the batch's rows are stored or, on any error, none
+    (https://www.sqlite.org/lang_transaction.html: "any command that changes the database ... will
+    automatically start a transaction ... committed when the last active statement finishes"), exactly as
+    the ``BEGIN``/``INSERT``/``COMMIT`` of :func:`append_events`. It costs one ``sqlite3_step`` instead of
+    three round trips through the driver, each of which releases the GIL and, while the event loop runs
+    Python, waits up to ``sys.getswitchinterval()`` to take it back, and none of SQLAlchemy's per-statement
+    work (~55 of ~140 µs CPU for a one-event batch). Values go through the columns' own bind processors, so
+    the stored row is the one :func:`append_events` stores (tests/contract/test_audit_sqlite_append.py).
+    Returns ``False`` (nothing done) for a batch over ``max_rows``; the caller then uses the general path.
+    """
+
+    max_rows = 999 // 8
+    """Rows per statement within SQLite's historical 999-variable limit (8 columns per row)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        columns = [column for column in _TABLE.columns if column.name != "id"]
+        self._names = tuple(column.name for column in columns)
+        self._processors = tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
+        # the model's own table and column names, never input
+        self._head = f"INSERT INTO {_TABLE.name} ({', '.join(self._names)}) VALUES "  # noqa: S608
+        self._row = "(" + ", ".join("?" * len(columns)) + ")"
+        self._sql: dict[int, str] = {}
+
+    def __call__(self, events: Sequence[Mapping[str, Any]]) -> bool:
+        if not events:
+            return True
+        if len(events) > self.max_rows:
+            return False
+        params: list[Any] = []
+        for event in events:
+            values = _values(event)
+            for name, process in zip(self._names, self._processors, strict=True):
+                value = values[name]
+                params.append(value if process is None else process(value))
+        sql = self._sql.get(len(events))
+        if sql is None:
+            sql = self._sql[len(events)] = self._head + ", ".join([self._row] * len(events))
+        pooled = self.engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            assert connection is not None  # a checked-out pool entry holds its DBAPI connection
+            handed_out = connection.isolation_level
+            connection.isolation_level = None  # autocommit: the statement is the transaction
+            try:
+                connection.execute(sql, params)
+            finally:
+                connection.isolation_level = handed_out
+        finally:
+            pooled.close()
+        return True
 
 
 class AuditRepository:
