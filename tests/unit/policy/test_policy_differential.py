@@ -312,12 +312,12 @@ def test_generated_source_holds_no_policy_text() -> None:
             evaluate(Request("s3:GetObject", resource, {"aws:PrincipalTag/t": resource}), pset).effect == "ExplicitDeny"
         )
         entry = plan_for(pset).memo["s3:getobject"]
-        assert isinstance(entry, tuple)
-        shape = tuple(shape_of(unit) for unit in entry)
+        units = entry.units if isinstance(entry, IndexedEntry) else entry  # every unit, resource tests included
+        shape = tuple(shape_of(unit) for unit in units)
         source = source_for(shape, "full")
         assert "import" not in source and "arn:" not in source and "PrincipalTag" not in source
         sources.append(source)
-        build_runner(entry, False, evaluate(Request("s3:PutObject", "x"), pset))
+        build_runner(units, False, evaluate(Request("s3:PutObject", "x"), pset))
     assert sources[0] == sources[1]
     with pytest.raises(KeyError):
         source_for((("os.system('x')", "none"),), "full")
@@ -346,3 +346,46 @@ def test_resources_answered_by_a_prefix_share_its_function_and_stay_bounded(monk
         assert len(runners) <= 4
     _assert_same(Request("s3:GetObject", "arn:aws:s3:::bucket-3/exact", {}), pset)
     _assert_same(Request("s3:GetObject", "arn:aws:s3:::other/x", {}), pset)
+
+
+def test_few_identity_only_units_are_indexed_once_one_resource_is_indexable() -> None:
+    """``Plan._worth_indexing``: an identity-only action is indexed from its first unit with an indexable
+    Resource however few units it has (its functions are then looked up by resource, ``ByResource``) and still
+    decides as the complete rule; a few units stay a plain tuple when only ``"*"`` applies or when the complete
+    rule decides (a boundary)."""
+    from broker.policy import fastpath
+
+    tls = deny("*", "*", Sid="Tls", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    team = {"StringEquals": {"aws:PrincipalTag/team": "a"}}
+    statements = [
+        tls,
+        allow("s3:GetObject", "arn:aws:s3:::b/k", Sid="Exact"),
+        allow("s3:Get*", "arn:aws:s3:::c/*", Sid="Head"),
+        allow("s3:GetObject", "arn:aws:s3:::?/k", Sid="Pattern", Condition=team),
+    ]
+    pset = PolicySet(identity=[compiled(doc(*statements), policy_id="few")])
+    resources = ["arn:aws:s3:::b/k", "arn:aws:s3:::c/x", "arn:aws:s3:::c/", "arn:aws:s3:::d/k", "arn:aws:s3:::b", "*"]
+    contexts: list[dict[str, Any]] = [
+        {},
+        {"aws:SecureTransport": True},
+        {"aws:SecureTransport": False, "aws:PrincipalTag/team": "a"},
+        {"aws:SecureTransport": "TRUE", "aws:PrincipalTag/team": ["a", "b"]},
+    ]
+    effects = set()
+    for resource in resources:
+        for context in contexts:
+            for account in (None, OTHER_ACCOUNT):
+                request = Request("s3:GetObject", resource, context, PrincipalRef(USER_ARN, ACCOUNT), account)
+                effects.add(_assert_same(request, pset).effect)
+    assert effects == {"Allow", "ExplicitDeny", "ImplicitDeny"}
+    plan = plan_for(pset)
+    assert isinstance(plan.memo["s3:getobject"], IndexedEntry) and len(plan.memo["s3:getobject"].units) == 4
+    assert isinstance(plan.runners["s3:getobject"], fastpath.ByResource)
+
+    star = PolicySet(identity=[compiled(doc(tls, allow("s3:List*")))])
+    _assert_same(Request("s3:ListBucket", "arn:aws:s3:::b"), star)
+    assert isinstance(plan_for(star).memo["s3:listbucket"], tuple)
+    bounded = PolicySet(identity=[compiled(doc(*statements[:3]))], boundary=[compiled(doc(allow("s3:*")))])
+    for resource in resources:
+        _assert_same(Request("s3:GetObject", resource, {"aws:SecureTransport": True}), bounded)
+    assert isinstance(plan_for(bounded).memo["s3:getobject"], tuple)
