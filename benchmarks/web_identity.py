@@ -23,6 +23,9 @@ costs less than either server; responses are checked for status 200):
    ``t0 + i / rate`` whether or not earlier ones were answered; its latency runs from when it was due (so queueing
    behind a slow answer counts: no coordinated omission), over a pool of connections.
 
+The client's cyclic garbage collector is paused during each phase (collected before and after): its full
+collections stalled the load generator itself for 50-200 ms, which the open loop charged to the server.
+
 Targets (issue 5, "Done means"): broker ≥ 50 % of the bare endpoint's requests/s; broker p99 ≤ 5 ms at 70 % load.
 ``--profile`` then samples the broker process with py-spy (every thread: the operation runs in Starlette's thread
 pool; active samples only, so it reads as CPU) while a closed loop drives it, and prints where the time goes:
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -225,7 +229,31 @@ def _summary(label: str, samples: list[int], seconds: float, errors: int, cpu: f
                   cpu * 1000 / max(1, len(ordered)))
 
 
+@contextlib.contextmanager
+def _client_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection in this (load-generating) process while a phase runs.
+
+    A full collection here stops sending and reading for 50-200 ms (about 2.8 s into a 700/s open loop on the
+    development machine, every run: perf showed this process in ``gc_collect_main`` while the server idled),
+    and the open loop counts the delay against every request that fell due meanwhile, so it was reported as
+    the server's p99. Garbage is collected before the phase and after it instead.
+    """
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def closed_loop(label: str, port: int, raw: bytes, connections: int, seconds: float, pid: int) -> Result:
+    with _client_gc_paused():
+        return await _closed_loop(label, port, raw, connections, seconds, pid)
+
+
+async def _closed_loop(label: str, port: int, raw: bytes, connections: int, seconds: float, pid: int) -> Result:
     conns = [await Conn.open(port) for _ in range(connections)]
     samples: list[int] = []
     errors = 0
@@ -248,6 +276,11 @@ async def closed_loop(label: str, port: int, raw: bytes, connections: int, secon
 
 
 async def open_loop(label: str, port: int, raw: bytes, rate: float, seconds: float, pool: int, pid: int) -> Result:
+    with _client_gc_paused():
+        return await _open_loop(label, port, raw, rate, seconds, pool, pid)
+
+
+async def _open_loop(label: str, port: int, raw: bytes, rate: float, seconds: float, pool: int, pid: int) -> Result:
     free: asyncio.Queue[Conn] = asyncio.Queue()
     for _ in range(pool):
         free.put_nowait(await Conn.open(port))
