@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.api.admin import install_admin, revocation_set_for
-from broker.api.authorize import install_authorize
+from broker.api.authorize import AUTHORIZE_PATH, AuthorizeEndpoint, install_authorize
 from broker.api.body import read_limited
 from broker.api.errors import render_error
 from broker.api.oauth import install_oauth
@@ -58,7 +59,7 @@ from broker.service.saml_sp_keys import StoreSpKeys
 from broker.service.token_exchange import SAML2, default_subject_types
 from broker.service.web_identity import WebIdentityServices
 
-__all__ = ["Broker", "create_app"]
+__all__ = ["Broker", "BrokerApp", "create_app"]
 
 _log = logging.getLogger("broker.api")
 
@@ -165,7 +166,7 @@ def create_app(
     authorizer: Authorizer | None = None,
 ) -> FastAPI:
     broker = build_broker(settings, clock=clock, store=store, entropy=entropy, authorizer=authorizer)
-    app = FastAPI(title="broker", docs_url=None, redoc_url=None, openapi_url=None)
+    app = BrokerApp(title="broker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.broker = broker
     if broker.dispatcher.writer is not None:  # queued audit events are stored before the process ends
         app.router.on_shutdown.append(broker.dispatcher.writer.close)
@@ -214,6 +215,51 @@ def create_app(
 
     app.add_middleware(QueryEndpoint, broker=broker)  # outermost: the Query API skips the router (issue 5)
     return app
+
+
+class BrokerApp(FastAPI):
+    """broker's FastAPI application: ``POST /v1/authorize`` is answered before the app's own middleware.
+
+    FastAPI puts three layers in front of every route (``ServerErrorMiddleware``, exception telemetry, a body
+    limit) and checks per request whether OpenTelemetry is configured; the authorization hot path gets
+    what they give it without running them (issue 4, docs/performance.md): its errors are JSON answers
+    (:meth:`AuthorizeEndpoint.answer_first` keeps the 500 of ``ServerErrorMiddleware``), its 64 KiB
+    limit is its own, and it takes the whole stack as before whenever a layer would act: OpenTelemetry
+    configured (FastAPI's native telemetry then traces it), a body limit on the app or from a parent
+    app, an installed 500 handler, debug mode, or any middleware other than broker's two.
+    """
+
+    _authorize_first: AuthorizeEndpoint | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        self._authorize_first = None
+        classes: list[Any] = [m.cls for m in self.user_middleware]
+        if (
+            classes.count(AuthorizeEndpoint) == 1 and all(c in (QueryEndpoint, AuthorizeEndpoint) for c in classes)
+            and not self.debug and self.max_body_size is None
+            and 500 not in self.exception_handlers and Exception not in self.exception_handlers
+        ):
+            layer = self.user_middleware[classes.index(AuthorizeEndpoint)]
+            options: dict[str, Any] = dict(layer.kwargs)
+            self._authorize_first = AuthorizeEndpoint(self.router, *layer.args, **options)
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == AUTHORIZE_PATH and scope["method"] == "POST":
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            first = self._authorize_first
+            if (
+                first is not None and MAX_BODY_SIZE_SCOPE_KEY not in scope and "fastapi.telemetry" not in scope
+                and not self._native_telemetry.enabled()
+            ):
+                if self.root_path:
+                    scope["root_path"] = self.root_path
+                scope["app"] = self
+                await first.answer_first(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class QueryEndpoint:

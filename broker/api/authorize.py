@@ -126,6 +126,28 @@ class AuthorizeEndpoint:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
+    async def answer_first(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer ``POST /v1/authorize`` called *before* the app's own middleware (``BrokerApp``).
+
+        What the skipped outermost layer (Starlette's ``ServerErrorMiddleware``) gives this route is kept: an
+        exception escaping before the answer starts (reading the body) is answered ``500 InternalFailure``
+        as JSON (its text only in the log), then raised on for the server to log, as that layer does; once
+        the answer has started it is raised on alone. :func:`serve` answers every error of its own.
+        """
+        try:
+            body = await _read_body(scope, receive)
+            status, headers, content = await serve(self.pdp, self.broker, scope, body)
+        except Exception:
+            rid = fast_request_id(self.pdp.entropy)
+            _log.exception("authorize request %s failed", rid)
+            status, headers, content = _error(
+                InternalFailure("An internal error occurred. Please retry your request."), rid)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+            raise
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
 
 class _TooLarge(Exception):
     pass
