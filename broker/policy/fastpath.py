@@ -29,6 +29,7 @@ unit that raises is recorded in ``errors``; an Allow is skipped, a Deny counts a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from types import BuiltinMethodType
 
@@ -297,7 +298,7 @@ class ByResource(dict[str, Runner]):
     """The decision functions of an indexed identity-only entry, by resource (``evaluate`` subscripts it).
 
     Holds the functions of resources a unit lists exactly; any other resource is answered by ``__missing__``
-    from the function of its deepest literal prefix (``IndexedEntry.key``, built once per prefix) and then
+    from the function of its deepest literal prefix (``IndexedEntry``'s search, built once per prefix) and then
     remembered under the resource too, as that same function object, so the prefix search runs once per
     resource. This is a lookup memo (resource -> which statements can apply, a pure function of the policy
     set), never a decision: every condition and principal test still runs per request. Bounded: emptied when
@@ -313,18 +314,19 @@ class ByResource(dict[str, Runner]):
         self._prefixes: dict[int, Runner] = {}
 
     def __missing__(self, resource: str) -> Runner:
-        key = self._entry.key(resource)
-        if key.__class__ is str:
-            run = build_runner(self._entry.select(resource), self._trust, self._nothing)
-            if len(self) >= _TABLE_LIMIT:
-                self.clear()
-            self[resource] = run
-            return run
-        assert isinstance(key, int)
-        found = self._prefixes.get(key)
-        if found is None:
-            found = self._prefixes[key] = build_runner(self._entry.select(resource), self._trust, self._nothing)
+        entry = self._entry
+        if resource in entry.exact_keys:
+            run = build_runner(entry.select(resource), self._trust, self._nothing)
+        else:
+            keys = entry.prefix_keys  # the search of ``IndexedEntry._deepest``, inlined: one frame less per miss
+            deepest = bisect_right(keys, resource) - 1
+            while deepest >= 0 and not resource.startswith(keys[deepest]):
+                deepest = entry.prefix_parent[deepest]
+            found = self._prefixes.get(deepest)
+            if found is None:
+                found = self._prefixes[deepest] = build_runner(entry.select(resource), self._trust, self._nothing)
+            run = found  # the same function object as its prefix's: the prefix search runs once per resource
         if len(self) >= _TABLE_LIMIT:
             self.clear()
-        self[resource] = found  # the same function object as its prefix's: the prefix search runs once per resource
-        return found
+        self[resource] = run
+        return run

@@ -129,17 +129,21 @@ class IndexedEntry:
     its nearest linked ancestor that is, and all of that one's ancestors (every prefix of the resource
     sorts between it and the resource, so it extends each of them). The merged, document-ordered unit
     list of each (exact key, deepest prefix) pair is built once and remembered.
+
+    ``exact_keys`` (exact resource -> group number), ``prefix_keys`` (sorted) and ``prefix_parent`` (each
+    prefix's linked ancestor, -1: none) are read by ``fastpath.ByResource``, which runs the same search
+    inline when it meets a new resource. Policy data: never changed after ``__init__``.
     """
 
     __slots__ = (
         "_always",
         "_by_prefix",
-        "_exact",
         "_groups",
-        "_keys",
-        "_parent",
         "_prefix",
         "by_exact",
+        "exact_keys",
+        "prefix_keys",
+        "prefix_parent",
         "units",
     )
 
@@ -159,26 +163,26 @@ class IndexedEntry:
                 prefix.setdefault(head, []).append(unit)
         self._always = tuple(always)
         self._groups = [tuple(group) for group in exact.values()]
-        self._exact = {resource: number for number, resource in enumerate(exact)}
-        self._keys = sorted(prefix)
-        self._prefix = [tuple(prefix[key]) for key in self._keys]
+        self.exact_keys = {resource: number for number, resource in enumerate(exact)}
+        self.prefix_keys = sorted(prefix)
+        self._prefix = [tuple(prefix[key]) for key in self.prefix_keys]
         parent: list[int] = []
         chain: list[int] = []  # the ancestors of the current key, shortest first
-        for number, key in enumerate(self._keys):
-            while chain and not key.startswith(self._keys[chain[-1]]):
+        for number, key in enumerate(self.prefix_keys):
+            while chain and not key.startswith(self.prefix_keys[chain[-1]]):
                 chain.pop()
             parent.append(chain[-1] if chain else -1)
             chain.append(number)
-        self._parent = parent
+        self.prefix_parent = parent
         self.by_exact: dict[str, tuple[Unit, ...]] = {}
         self._by_prefix: dict[int, tuple[Unit, ...]] = {}
 
     def _deepest(self, resource: str) -> int:
         """The number of the longest literal prefix ``resource`` starts with, or -1."""
-        keys = self._keys
+        keys = self.prefix_keys
         deepest = bisect_right(keys, resource) - 1
         while deepest >= 0 and not resource.startswith(keys[deepest]):
-            deepest = self._parent[deepest]
+            deepest = self.prefix_parent[deepest]
         return deepest
 
     def select(self, resource: str) -> Sequence[Unit]:
@@ -188,20 +192,9 @@ class IndexedEntry:
             return found
         deepest = self._deepest(resource)
         found = self._by_prefix.get(deepest)
-        if found is not None and resource not in self._exact:
+        if found is not None and resource not in self.exact_keys:
             return found
         return self._merge(resource, deepest)
-
-    def key(self, resource: str) -> str | int:
-        """What the merged list of ``resource`` is remembered under: the resource itself when a unit lists
-        it exactly, else the number of the deepest literal prefix it starts with (-1: none)."""
-        if resource in self._exact:
-            return resource
-        keys = self._keys  # ``_deepest``, inlined: this runs for every such request
-        deepest = bisect_right(keys, resource) - 1
-        while deepest >= 0 and not resource.startswith(keys[deepest]):
-            deepest = self._parent[deepest]
-        return deepest
 
     def _merge(self, resource: str, deepest: int) -> tuple[Unit, ...]:
         """The always-checked units, the units filed under ``resource`` and under each prefix it starts
@@ -210,19 +203,19 @@ class IndexedEntry:
         has its resource test dropped: ``evaluate`` would only repeat it."""
         picked: dict[int, Unit] = {unit[3]: unit for unit in self._always}
         covered: set[int] = set()
-        number = self._exact.get(resource)
+        number = self.exact_keys.get(resource)
         if number is not None:
             for unit in self._groups[number]:
                 picked[unit[3]] = unit
                 covered.add(unit[3])
         link = deepest
         while link >= 0:
-            key = self._keys[link]
+            key = self.prefix_keys[link]
             for unit in self._prefix[link]:
                 picked.setdefault(unit[3], unit)
                 if unit[5] is not None and key in unit[5]:
                     covered.add(unit[3])
-            link = self._parent[link]
+            link = self.prefix_parent[link]
         merged = tuple(_covered(picked[rank]) if rank in covered else picked[rank] for rank in sorted(picked))
         if number is not None:
             if len(self.by_exact) >= _MEMO_LIMIT:

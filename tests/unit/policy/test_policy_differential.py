@@ -389,3 +389,31 @@ def test_few_identity_only_units_are_indexed_once_one_resource_is_indexable() ->
     for resource in resources:
         _assert_same(Request("s3:GetObject", resource, {"aws:SecureTransport": True}), bounded)
     assert isinstance(plan_for(bounded).memo["s3:getobject"], tuple)
+
+
+def test_by_resource_search_finds_the_deepest_prefix_of_the_index() -> None:
+    """``ByResource.__missing__`` runs ``IndexedEntry._deepest``'s search inline: a resource not listed exactly
+    gets the function of exactly the prefix ``_deepest`` names (nested and sibling prefixes, none at all), and the
+    decisions stay those of the complete rule."""
+    from broker.policy import fastpath
+
+    heads = [
+        "arn:aws:s3:::b",
+        "arn:aws:s3:::b1",
+        "arn:aws:s3:::b1/",
+        "arn:aws:s3:::b1/x",
+        "arn:aws:s3:::c",
+        "arn:aws:s3:::",
+    ]
+    statements = [allow("s3:GetObject", head + "*", Sid=f"H{i}") for i, head in enumerate(heads)]
+    statements += [allow("s3:GetObject", "arn:aws:s3:::b1/k", Sid="Exact"), deny("s3:GetObject", "arn:aws:s3:::b1/x/*")]
+    pset = PolicySet(identity=[compiled(doc(*statements), policy_id="nested")])
+    probes = [h + tail for h in heads for tail in ("", "k", "/k", "1", "/x/y")] + ["arn:aws:s3", "*", "", "b"]
+    for resource in probes:
+        _assert_same(Request("s3:GetObject", resource), pset)
+    plan = plan_for(pset)
+    entry, runners = plan.memo["s3:getobject"], plan.runners["s3:getobject"]
+    assert isinstance(entry, IndexedEntry) and isinstance(runners, fastpath.ByResource)
+    for resource in probes:
+        if resource not in entry.exact_keys:
+            assert runners[resource] is runners._prefixes[entry._deepest(resource)], resource
