@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def normalize_context(context: Mapping[str, ContextValue]) -> dict[str, tuple[st
 
 
 _EMPTY: Mapping[str, ContextValue] = {}
+_UNPLANNED: Mapping[str, object] = MappingProxyType({})  # ``PolicySet._runners`` before its plan is attached
 
 
 class Request:
@@ -283,6 +285,7 @@ class PolicySet:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_plan", None)  # the evaluation plan, attached on first use (plan.py)
+        object.__setattr__(self, "_runners", _UNPLANNED)  # its decision functions by action, attached with it
         # Freeze the sequences: the evaluation plan cached on this object must not go stale.
         object.__setattr__(self, "identity", tuple(self.identity))
         object.__setattr__(self, "resource", tuple(self.resource))

@@ -353,4 +353,5 @@ def plan_for(policies: PolicySet) -> Plan:
                 del _plans[next(iter(_plans))]
             _plans[key] = plan
     object.__setattr__(policies, "_plan", plan)
+    object.__setattr__(policies, "_runners", plan.runners)  # what ``evaluate`` reads: one attribute, not two
     return plan

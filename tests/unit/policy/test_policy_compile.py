@@ -90,6 +90,21 @@ def test_plan_is_built_once_per_policy_set_and_shared_by_equal_sets() -> None:
     assert "s3:getobject" in plan.memo
 
 
+def test_evaluate_reads_the_plans_runners_from_the_set() -> None:
+    """``evaluate`` looks the action up in ``PolicySet._runners``: an empty read-only mapping until the plan is
+    attached, then the plan's own ``runners`` dict (the same object, also after the bounded memo is emptied)."""
+    pset = PolicySet(identity=[compiled(DOC_A)])
+    assert dict(pset.__dict__["_runners"]) == {} and pset.__dict__["_plan"] is None
+    with pytest.raises(TypeError):
+        pset.__dict__["_runners"]["s3:getobject"] = None
+    first = evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k"), pset)
+    runners = plan_for(pset).runners
+    assert pset.__dict__["_runners"] is runners and "s3:getobject" in runners
+    runners.clear()
+    assert evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k"), pset) == first
+    assert "s3:getobject" in pset.__dict__["_runners"]
+
+
 def test_policy_set_sequences_are_frozen() -> None:
     policies = [compiled(DOC_A)]
     pset = PolicySet(identity=policies)
