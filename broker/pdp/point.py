@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from broker.clock import Clock
 from broker.credentials.session_token import SessionClaims
 from broker.credentials.sigv4 import SignedRequest, SigningKeyCache, SigV4Auth, verify
-from broker.credentials.sigv4.fast import parse_usual, signer, usual_signature
+from broker.credentials.sigv4.fast import Mac, parse_usual, signer, usual_signature
 from broker.credentials.sigv4.signing_key import derive_signing_key
 from broker.errors import AccessDenied, AuthError, BrokerError, InvalidClientTokenId
 from broker.ids import Entropy, SystemEntropy, request_id
@@ -53,7 +53,7 @@ class RequestFacts:
 
 _NO_FACTS = RequestFacts()
 
-_Session = tuple[SessionClaims, Principal, "Prepared | None", dict[str, hmac.HMAC]]
+_Session = tuple[SessionClaims, Principal, "Prepared | None", dict[str, Mac]]
 """Per session token: its claims, principal, prepared policies, and its signing keys (keyed HMACs) per scope."""
 _MAX_KEYS_PER_SESSION = 8
 
@@ -280,7 +280,7 @@ class PolicyDecisionPoint:
             if len(keys) >= _MAX_KEYS_PER_SESSION:
                 keys.clear()
             keys[scope] = mac
-        expected = usual_signature(request, usual, mac)
+        expected = usual_signature(request, usual, mac, token_opened=True)  # open_token accepted usual[9]
         if expected is None or not hmac.compare_digest(expected, usual[6]):
             return None
         principal, prepared = entry[1], entry[2]

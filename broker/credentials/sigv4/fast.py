@@ -19,13 +19,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from broker.credentials.sigv4.canonical_request import canonical_path
 from broker.credentials.sigv4.parse import _AMZ_DATES, parse_amz_date
 from broker.credentials.sigv4.request import SignedRequest
 
-__all__ = ["Usual", "parse_usual", "signer", "usual_signature"]
+__all__ = ["Mac", "Usual", "parse_usual", "signer", "usual_signature"]
 
 Usual = tuple[str, str, str, str, str, list[str], str, str, datetime, str | None]
 """(access key id, scope date, region, service, SignedHeaders as sent, the signed names, signature,
@@ -78,19 +80,47 @@ def parse_usual(request: SignedRequest) -> Usual | None:
     return key_id, date, region, service, signed, names, signature, stamp, timestamp, token
 
 
-def signer(key: bytes) -> hmac.HMAC:
+class Mac(Protocol):
+    """A keyed HMAC-SHA256 (what :func:`signer` returns): copied per request, never consumed."""
+
+    def copy(self) -> Mac: ...
+
+    def update(self, msg: bytes) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+    def hexdigest(self) -> str: ...
+
+
+_hmac_new: Callable[..., Mac] = hmac.new
+try:  # OpenSSL's HMAC object itself: hmac.HMAC wraps it with three Python calls per request
+    from _hashlib import hmac_new as _openssl_hmac_new
+
+    _hmac_new = _openssl_hmac_new
+except ImportError:  # pragma: no cover - CPython without OpenSSL
+    pass
+
+
+def signer(key: bytes) -> Mac:
     """An HMAC-SHA256 keyed with a SigV4 signing key, for :func:`usual_signature` to copy per request.
 
-    Copying a keyed ``hmac.HMAC`` skips what ``hmac.digest`` does on every call under OpenSSL 3 (fetching
-    the MAC and the digest by name, setting the key): about a quarter of the HMAC's instructions.
+    Copying a keyed HMAC skips what ``hmac.digest`` does on every call under OpenSSL 3 (fetching the MAC
+    and the digest by name, setting the key): about a quarter of the HMAC's instructions. It is OpenSSL's
+    HMAC object ``hmac.new`` would wrap (same ``copy``/``update``/``hexdigest``, no Python layer).
     """
-    return hmac.new(key, digestmod="sha256")
+    mac: Mac = _hmac_new(key, digestmod="sha256")
+    return mac
 
 
-def usual_signature(request: SignedRequest, usual: Usual, mac: hmac.HMAC) -> str | None:
+_TOKEN_HEADER = "x-amz-security-token"
+
+
+def usual_signature(request: SignedRequest, usual: Usual, mac: Mac, *, token_opened: bool = False) -> str | None:
     """The signature of ``request`` under ``mac`` (:func:`signer` of the signing key; path normalised, as for
     every service but S3).
 
+    ``token_opened``: the caller has opened ``X-Amz-Security-Token`` (``SessionTokenCodec`` decodes it as
+    strict base64, so it holds no whitespace and Trimall would leave it as is): its value is used unscanned.
     ``None`` when a signed header is absent or sent more than once (``verify`` decides those).
     """
     index = request._index
@@ -100,6 +130,9 @@ def usual_signature(request: SignedRequest, usual: Usual, mac: hmac.HMAC) -> str
         values = index.get(name)
         if values is None or len(values) != 1:
             return None
+        if token_opened and name == _TOKEN_HEADER:
+            lines.append(f"{name}:{values[0]}")
+            continue
         lines.append(f"{name}:{' '.join(values[0].split())}")  # Trimall (a one-word value comes back as is)
     block = "\n".join(lines)
     body_hash = request.body_sha256

@@ -342,3 +342,43 @@ def test_authz_result_equals_the_dataclass_constructor(world: World) -> None:
         general = AuthzResult(args[0], args[1], args[2], args[3], args[4], None, args[5])  # type: ignore[arg-type]
         assert fast == general and repr(fast) == repr(general) and fast.allowed == general.allowed
         assert fast.to_json() == general.to_json()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("AZaz09+/-_= \t\n\x0b\x0c\r\x1c\x85\xa0\u2028"), max_size=24))
+def test_an_openable_token_is_its_own_trimall(text: str) -> None:
+    """``token_opened``: whatever the codec's strict base64 decoding accepts, Trimall leaves unchanged."""
+    import binascii
+
+    from broker.credentials.session_token import _b64decode
+
+    try:
+        _b64decode(text)
+    except (binascii.Error, ValueError):
+        return
+    assert " ".join(text.split()) == text
+
+
+def test_usual_signature_with_an_opened_token_equals_the_general_signature(world: World) -> None:
+    for extra in ([], [("X-Pad", "  a   b ")], [("Content-Type", "application/json")]):
+        creds = world.assume()
+        request = world.signed(creds, body=b"x")
+        request = sign(SignedRequest.build(request.method, request.path, "", [("Host", "svc.example"), *extra],
+                                           b"x"), creds["AccessKeyId"], creds["SecretAccessKey"], "us-east-1",
+                       "example", world.clock.now(), session_token=creds["SessionToken"])
+        usual = parse_usual(request)
+        assert usual is not None and usual[9] == creds["SessionToken"] and "x-amz-security-token" in usual[5]
+        world.authenticator.open_token(usual[0], usual[9], world.clock.now())  # what _usual does first
+        mac = signer(derive_signing_key(creds["SecretAccessKey"], usual[1], usual[2], usual[3]))
+        expected = expected_signature(request, parse(request), creds["SecretAccessKey"], normalize_path=True)[1]
+        assert usual_signature(request, usual, mac, token_opened=True) == expected == usual[6]
+        assert usual_signature(request, usual, mac) == expected
+
+
+def test_signer_is_hmac_sha256() -> None:
+    key = derive_signing_key(SECRET, "20260101", "us-east-1", "example")
+    mac = signer(key)
+    for message in (b"", b"AWS4-HMAC-SHA256\n20260101T120000Z\n", bytes(range(256))):
+        copy = mac.copy()
+        copy.update(message)
+        assert copy.hexdigest() == hmac.new(key, message, "sha256").hexdigest()
