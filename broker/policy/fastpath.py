@@ -57,8 +57,8 @@ _RESOURCE_TESTS: dict[str, str | None] = {
     "test": "S{i}(resource)",
     "ctx": "S{i}(resource, ctx)",
 }
-_CONDITIONS = ("none", "key", "keyin", "keyget", "cond")
-_KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keyget": "T{i}[v]"}
+_CONDITIONS = ("none", "key", "keyin", "cond")
+_KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}"}
 
 Shape = tuple[tuple[str, str], ...]
 _factories: dict[tuple[Shape, str], Callable[..., Runner]] = {}
@@ -82,14 +82,12 @@ def shape_of(unit: Unit) -> tuple[str, str]:
 
 def _key_form(test: object) -> str:
     """How a unit's one-string test is written: ``v in C`` when it is the bound ``__contains__`` of a set or
-    dict, ``C[v]`` when it is the bound ``__getitem__`` of a dict (``Bool``'s spellings table), each exactly
-    the call it replaces without the call; otherwise ``T(v)``."""
+    dict (``Bool``'s spellings, ``StringEquals`` values), exactly the call it replaces without the call;
+    otherwise ``T(v)``. Exact types only: a subclass's operator goes through CPython's generic slot."""
     if isinstance(test, BuiltinMethodType):
         owner, name = test.__self__, test.__name__
         if name == "__contains__" and owner.__class__ in (frozenset, set, dict):
             return "keyin"
-        if name == "__getitem__" and isinstance(owner, dict):
-            return "keyget"
     return "key"
 
 
@@ -279,7 +277,7 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
     keyed: list[object] = []
     for unit, (resource, condition) in zip(units, shape, strict=True):
         tests.append(unit[0].res_test if resource == "test" else unit[6])
-        keyed.append(getattr(unit[8], "__self__", None) if condition in ("keyin", "keyget") else unit[8])
+        keyed.append(getattr(unit[8], "__self__", None) if condition == "keyin" else unit[8])
     return factory(
         [unit[4] for unit in units],
         [unit[5] for unit in units],

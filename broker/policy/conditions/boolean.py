@@ -8,7 +8,8 @@ other literal value at validation, so a typo cannot silently disable a Deny.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import product
 
 from broker.policy.conditions.base import Matcher, Operator
 
@@ -20,25 +21,17 @@ def build_bool(values: Sequence[str]) -> Matcher:
     for value in folded:
         if value not in ("true", "false"):
             raise ValueError(f"Invalid Bool value {value!r} in condition: use true or false")
-    return _Spellings(folded).__getitem__
+    return frozenset(_spellings(folded)).__contains__
 
 
-class _Spellings(dict[str, bool]):
-    """Whether a context value is one of the policy's Bool values, case-insensitively: the usual spellings
-    are looked up (a C-level dict hit, no Python call), any other spelling is lower-cased and compared."""
-
-    __slots__ = ("_folded",)
-
-    def __init__(self, folded: frozenset[str]) -> None:
-        super().__init__(
-            (spelling, word in folded)
-            for word in ("true", "false")
-            for spelling in (word, word.upper(), word.capitalize())
-        )
-        self._folded = folded
-
-    def __missing__(self, value: str) -> bool:
-        return value.lower() in self._folded
+def _spellings(words: frozenset[str]) -> Iterator[str]:
+    """Every string whose ``lower()`` is one of ``words`` ("true", "false"): each letter in either case, 16 + 32
+    strings. No other character lower-cases to one of their letters (only U+212A KELVIN SIGN lower-cases to an
+    ASCII letter, ``k``; unit-tested over every code point), so membership in this set is the case-insensitive
+    comparison, answered by one C-level set lookup (the evaluation loop writes it ``v in T``, no call)."""
+    for word in sorted(words):
+        for letters in product(*((c, c.upper()) for c in word)):
+            yield "".join(letters)
 
 
 OPERATORS = (Operator("Bool", "Bool", False, build_bool, variables=True),)

@@ -154,6 +154,25 @@ def test_bool_operator(op: str, key: str, values: Any, context: dict[str, Contex
     assert condition_holds(op, key, values, context) is expected
 
 
+@pytest.mark.parametrize("values", [["true"], ["false"], ["TRUE", "false"], ["False"]])
+def test_bool_matcher_is_the_case_insensitive_comparison_for_every_string(values: list[str]) -> None:
+    """``build_bool``'s matcher (membership in every spelling of the policy's words) equals ``value.lower() in
+    words`` — the case-insensitive comparison — on every case spelling, on strings that lower-case to more or
+    other characters, and, for every cased code point, on each word with one letter replaced by it."""
+    from itertools import product
+
+    from broker.policy.conditions.boolean import build_bool
+
+    words = {v.lower() for v in values}
+    matcher = build_bool(values)
+    probes = ["", "t", "tru", "truee", " true", "true ", "yes", "1", "0", "İ", "ß", "\u212a", "\u0130true", "fa\u017fe"]
+    probes += ["".join(p) for w in ("true", "false") for p in product(*((c, c.upper()) for c in w))]
+    cased = [chr(code) for code in range(0x110000) if chr(code).lower() != chr(code).upper()]
+    probes += [w[:i] + char + w[i + 1 :] for char in cased for w in ("true", "false") for i in range(len(w))]
+    for value in probes:
+        assert matcher(value) is (value.lower() in words), repr(value)
+
+
 BINARY: list[Row] = [  # DOC_OPERATORS#Conditions_BinaryEquals
     ("BinaryEquals", "s3:x", "QmluYXJ5VmFsdWU=", {"s3:x": "QmluYXJ5VmFsdWU="}, True),
     ("BinaryEquals", "s3:x", "QmluYXJ5VmFsdWU=", {"s3:x": "QmluYXJ5VmFsdWY="}, False),

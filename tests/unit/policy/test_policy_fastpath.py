@@ -187,3 +187,21 @@ def test_set_operators_null_and_variables_have_no_fast_test() -> None:
     ):
         (clause,) = compiled(doc(allow(Condition=condition))).statements[0].clauses
         assert (clause.fast_key, clause.fast_test) == (None, None)
+
+
+def test_bool_and_string_equals_clauses_are_written_as_set_lookups() -> None:
+    """``Bool``'s matcher is a frozenset's ``__contains__`` (every spelling of its words), so the generated
+    function tests it as ``v in T`` like ``StringEquals`` values, without a call or a dict-subclass subscript."""
+    from broker.policy.fastpath import shape_of, source_for
+
+    tls = deny("*", "*", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    team = allow("s3:GetObject", Condition={"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}})
+    pset = PolicySet(identity=[compiled(doc(tls, team))])
+    evaluate(Request("s3:GetObject", "arn:aws:s3:::b/k", {"aws:SecureTransport": "FaLsE"}), pset)
+    entry = plan_for(pset).memo["s3:getobject"]
+    assert isinstance(entry, tuple)
+    shape = tuple(shape_of(unit) for unit in entry)
+    assert shape == (("any", "keyin"), ("any", "keyin"))
+    assert "v in T0" in source_for(shape, "full") and "v in T1" in source_for(shape, "full")
+    for value, effect in (("FaLsE", "ExplicitDeny"), ("true", "ImplicitDeny"), ("junk", "ImplicitDeny")):
+        assert evaluate(Request("s3:GetObject", "x", {"aws:SecureTransport": value}), pset).effect == effect
