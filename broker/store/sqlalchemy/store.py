@@ -56,11 +56,12 @@ class SqlStore:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._checkpointer: WalCheckpointer | None = None
-        self._sqlite_append: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
-        if engine.dialect.name == "sqlite":
-            from broker.store.sqlalchemy.repositories.audit import SqliteAppend
+        self._append: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
+        """The audit writer's one-statement batch for the drivers that have it (issue 5)."""
+        from broker.store.sqlalchemy.repositories.audit import SingleStatementAppend
 
-            self._sqlite_append = SqliteAppend(engine)
+        if engine.dialect.driver in SingleStatementAppend.drivers:
+            self._append = SingleStatementAppend(engine)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlUnitOfWork]:
@@ -76,7 +77,7 @@ class SqlStore:
 
     def append_audit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Store ``events`` in one transaction of their own (the audit writer's batches; issue 5)."""
-        if self._sqlite_append is not None and self._sqlite_append(events):
+        if self._append is not None and self._append(events):
             return
         from broker.store.sqlalchemy.repositories.audit import append_events
 

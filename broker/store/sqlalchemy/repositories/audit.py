@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 
-__all__ = ["AuditRepository", "SqliteAppend", "append_events"]
+__all__ = ["AuditRepository", "SingleStatementAppend", "append_events"]
 
 _TABLE: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _INSERT = insert(_TABLE)
@@ -52,32 +52,50 @@ def append_events(connection: Connection, events: Sequence[Mapping[str, Any]]) -
         connection.execute(_INSERT, [_values(event) for event in events])
 
 
-class SqliteAppend:
-    """The audit writer's batch on SQLite as one multi-row ``INSERT`` run in autocommit mode (issue 5).
+class SingleStatementAppend:
+    """The audit writer's batch as one multi-row ``INSERT`` run in autocommit mode (issue 5), on SQLite
+    (pysqlite) and PostgreSQL (psycopg 3).
 
     A single statement is its own transaction: all of the batch's rows are stored or, on any error, none
-    (https://www.sqlite.org/lang_transaction.html: "any command that changes the database ... will
-    automatically start a transaction ... committed when the last active statement finishes"), exactly as
-    the ``BEGIN``/``INSERT``/``COMMIT`` of :func:`append_events`. It costs one ``sqlite3_step`` instead of
-    three round trips through the driver, each of which releases the GIL and, while the event loop runs
-    Python, waits up to ``sys.getswitchinterval()`` to take it back, and none of SQLAlchemy's per-statement
-    work (~55 of ~140 µs CPU for a one-event batch). Values go through the columns' own bind processors, so
-    the stored row is the one :func:`append_events` stores (tests/contract/test_audit_sqlite_append.py).
-    Returns ``False`` (nothing done) for a batch over ``max_rows``; the caller then uses the general path.
+    (SQLite: https://www.sqlite.org/lang_transaction.html, "any command that changes the database ... will
+    automatically start a transaction ... committed when the last active statement finishes"; PostgreSQL:
+    https://www.postgresql.org/docs/current/tutorial-transactions.html, "every SQL statement is executed
+    within a transaction ... an implicit BEGIN and (if successful) COMMIT wrapped around it"), exactly as
+    the ``BEGIN``/``INSERT``/``COMMIT`` of :func:`append_events`. It is one call into the driver instead of
+    three (on PostgreSQL one round trip instead of three), each of which releases the GIL and, while the
+    event loop runs Python, waits up to ``sys.getswitchinterval()`` to take it back, and none of
+    SQLAlchemy's per-statement work. The statement is SQLAlchemy's own compiled ``INSERT`` (placeholders and
+    PostgreSQL's bind casts) with one ``VALUES`` group per row, and values go through the columns' own bind
+    processors, so the stored rows are the ones :func:`append_events` stores
+    (tests/contract/test_audit_single_statement.py). Returns ``False`` (nothing done) for a batch over
+    ``max_rows``; the caller then takes the general path.
     """
 
     max_rows = 999 // 8
     """Rows per statement within SQLite's historical 999-variable limit (8 columns per row)."""
 
+    drivers = ("pysqlite", "psycopg")
+
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
         dialect = engine.dialect
+        if dialect.driver not in self.drivers:
+            raise ValueError(f"no single-statement append for driver {dialect.driver!r}")
+        self.engine = engine
+        self._sqlite = dialect.driver == "pysqlite"
         columns = [column for column in _TABLE.columns if column.name != "id"]
         self._names = tuple(column.name for column in columns)
         self._processors = tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
-        # the model's own table and column names, never input
-        self._head = f"INSERT INTO {_TABLE.name} ({', '.join(self._names)}) VALUES "  # noqa: S608
-        self._row = "(" + ", ".join("?" * len(columns)) + ")"
+        text = str(insert(_TABLE).compile(dialect=dialect, column_keys=list(self._names)))
+        head, _, values = text.partition(" VALUES ")
+        if not head.endswith(f"({', '.join(self._names)})") or not values.startswith("("):
+            raise ValueError(f"unexpected INSERT form: {text!r}")
+        row = values.split(" RETURNING ", 1)[0]
+        if not self._sqlite:  # pyformat, in column order: positional %s with the same casts
+            for name in self._names:
+                row = row.replace(f"%({name})s", "%s", 1)
+        if row.count("?" if self._sqlite else "%s") != len(self._names):
+            raise ValueError(f"unexpected VALUES form: {row!r}")
+        self._head, self._row = head + " VALUES ", row
         self._sql: dict[int, str] = {}
 
     def __call__(self, events: Sequence[Mapping[str, Any]]) -> bool:
@@ -98,12 +116,19 @@ class SqliteAppend:
         try:
             connection = pooled.driver_connection
             assert connection is not None  # a checked-out pool entry holds its DBAPI connection
-            handed_out = connection.isolation_level
-            connection.isolation_level = None  # autocommit: the statement is the transaction
-            try:
-                connection.execute(sql, params)
-            finally:
-                connection.isolation_level = handed_out
+            if self._sqlite:
+                handed_out = connection.isolation_level
+                connection.isolation_level = None  # autocommit: the statement is the transaction
+                try:
+                    connection.execute(sql, params)
+                finally:
+                    connection.isolation_level = handed_out
+            else:
+                connection.autocommit = True  # idle after checkout (the pool rolled back on return)
+                try:
+                    connection.execute(sql, params)
+                finally:
+                    connection.autocommit = False
         finally:
             pooled.close()
         return True
