@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -34,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.credentials.sigv4 import SignedRequest
+from broker.credentials.sigv4.fast import signed_request
 from broker.errors import AccessDenied, BrokerError, InternalFailure, RequestEntityTooLarge, ValidationError
 from broker.ids import Entropy
 from broker.pdp import (
@@ -187,6 +189,7 @@ def _json(body: dict[str, Any] | str, rid: str) -> tuple[list[tuple[bytes, bytes
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_text: Callable[[str], str] = json.encoder.encode_basestring  # what _dumps writes for a str (TypeError for others)
 _PRINCIPALS: dict[int, tuple[Principal, str]] = {}
 _MAX_PRINCIPALS = 4096
 
@@ -206,17 +209,20 @@ def render(result: AuthzResult) -> str:
         if len(_PRINCIPALS) >= _MAX_PRINCIPALS:
             _PRINCIPALS.clear()
         _PRINCIPALS[id(principal)] = found
-    rest: dict[str, Any] = {
-        "matched_statements": [
-            {"policy_id": m.policy_id, "sid": m.sid, "pointer": m.pointer, "effect": m.effect, "set": m.set}
+    try:
+        statements = ",".join([
+            f'{{"policy_id":{_text(m.policy_id)},"sid":{"null" if m.sid is None else _text(m.sid)},'
+            f'"pointer":{_text(m.pointer)},"effect":{_text(m.effect)},"set":{_text(m.set)}}}'
             for m in result.matched_statements
-        ],
-        "missing_context_keys": list(result.missing_context_keys),
-        "reason": result.reason,
-    }
-    if result.error is not None:
-        rest["error"] = {"Code": result.error.code, "Message": result.error.message}
-    return f'{{"decision":{_dumps(result.decision)},"principal":{found[1]},{_dumps(rest)[1:]}'
+        ])
+        keys = ",".join([_text(k) for k in result.missing_context_keys])
+        tail = f'"reason":{_text(result.reason)}'
+        if result.error is not None:
+            tail += f',"error":{{"Code":{_text(result.error.code)},"Message":{_text(result.error.message)}}}'
+    except TypeError:  # a value that is not a str: the encoder's own rendering
+        return _dumps(result.to_json())
+    return (f'{{"decision":{_text(result.decision)},"principal":{found[1]},"matched_statements":[{statements}],'
+            f'"missing_context_keys":[{keys}],{tail}}}')
 
 
 def fast_request_id(entropy: Entropy) -> str:
@@ -229,12 +235,12 @@ def fast_request_id(entropy: Entropy) -> str:
 
 
 def _signed(scope: Scope, body: bytes) -> SignedRequest:
-    return SignedRequest.build(
-        method=scope["method"],
-        path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-        query=scope.get("query_string", b"").decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
-        body=body,
+    return signed_request(
+        scope["method"],
+        (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+        scope.get("query_string", b"").decode("latin-1"),
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body,
     )
 
 
@@ -246,9 +252,20 @@ def _sealed_only(signed: SignedRequest, body: bytes) -> bool:
     return caller and (b"Credential=ASIA" in body or b'"bearer_token"' in body)
 
 
+_decode = json.JSONDecoder().decode  # json.loads' own decoder, with its defaults
+
+
+def loads(body: bytes) -> Any:
+    """``json.loads(body)``; a body starting ``{`` and another byte than NUL is one ``json.detect_encoding``
+    reads as UTF-8 (no BOM, not UTF-16/32), so it is decoded as ``loads`` would without asking."""
+    if body[:1] == b"{" and body[1:2] != b"\x00":
+        return _decode(body.decode("utf-8", "surrogatepass"))
+    return json.loads(body)
+
+
 def _question(body: bytes) -> AuthorizeQuestion:
     try:
-        decoded = json.loads(body)
+        decoded = loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError("The request body is not valid JSON.") from exc
     return parse_question(decoded)

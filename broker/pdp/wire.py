@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.credentials.sigv4 import SignedRequest
+from broker.credentials.sigv4.fast import signed_request
 from broker.errors import ValidationError
 from broker.policy import ContextValue
 
@@ -127,7 +128,7 @@ def _signed_request(raw: Any, problems: list[str]) -> SignedRequest | None:
         return None
     assert isinstance(method, str) and isinstance(path, str) and isinstance(query, str)
     assert isinstance(body_hash, str)
-    return SignedRequest.build(method, path, query, headers, body_sha256=body_hash.lower())
+    return signed_request(method, path, query, headers, b"", body_hash.lower())
 
 
 def parse_question(body: Any) -> AuthorizeQuestion:

@@ -27,7 +27,7 @@ from broker.credentials.sigv4.canonical_request import canonical_path
 from broker.credentials.sigv4.parse import _AMZ_DATES, parse_amz_date
 from broker.credentials.sigv4.request import SignedRequest
 
-__all__ = ["Mac", "Usual", "parse_usual", "signer", "usual_signature"]
+__all__ = ["Mac", "Usual", "parse_usual", "signed_request", "signer", "usual_signature"]
 
 Usual = tuple[str, str, str, str, str, list[str], str, str, datetime, str | None]
 """(access key id, scope date, region, service, SignedHeaders as sent, the signed names, signature,
@@ -147,3 +147,32 @@ def usual_signature(request: SignedRequest, usual: Usual, mac: Mac, *, token_ope
     signing = mac.copy()
     signing.update(to_sign.encode("utf-8"))
     return signing.hexdigest()
+
+
+_new = object.__new__
+_SET = {name: SignedRequest.__dict__[name].__set__ for name in (
+    "method", "path", "query", "headers", "body", "body_sha256", "_index")}
+_set_method, _set_path, _set_query, _set_headers, _set_body, _set_body_sha256, _set_index = _SET.values()
+
+
+def signed_request(
+    method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes = b"",
+    body_sha256: str | None = None,
+) -> SignedRequest:
+    """``SignedRequest.build(method, path, query, headers, body, body_sha256)`` without the frozen dataclass's
+    keyword ``__init__`` (one ``object.__setattr__`` per field) and its second pass over the headers: the
+    same fields and the same header index, written through the slots."""
+    index: dict[str, tuple[str, ...]] = {}
+    for key, value in headers:
+        name = key.lower()
+        seen = index.get(name)
+        index[name] = (value,) if seen is None else (*seen, value)
+    request: SignedRequest = _new(SignedRequest)
+    _set_method(request, method)
+    _set_path(request, path)
+    _set_query(request, query)
+    _set_headers(request, tuple(headers))
+    _set_body(request, body)
+    _set_body_sha256(request, body_sha256)
+    _set_index(request, index)
+    return request

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from broker.api.app import create_app
@@ -262,3 +264,60 @@ def test_fast_request_id_is_the_uuid4_request_id() -> None:
 
     for seed in range(50):
         assert fast_request_id(SeededEntropy(seed)) == request_id(SeededEntropy(seed))
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list('"\\\x00\x1f\u2028\ud800é')),
+                max_size=8)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_TEXT, st.none() | _TEXT, _TEXT, _TEXT, _TEXT), max_size=3),
+       st.lists(_TEXT, max_size=3), _TEXT, st.none() | st.tuples(_TEXT, _TEXT), st.booleans())
+def test_render_is_the_json_of_any_answer(world: World, matched: list[tuple[Any, ...]], keys: list[str], reason: str,
+                                          error: tuple[str, str] | None, with_principal: bool) -> None:
+    from broker.api.authorize import _dumps, render
+    from broker.errors import BrokerError
+    from broker.pdp import AuthzResult
+    from broker.policy import MatchedStatement
+
+    principal = _principal(world) if with_principal else None
+    failure = None
+    if error is not None:
+        failure = type("OddError", (BrokerError,), {"code": error[0]})(error[1])
+    result = AuthzResult("ImplicitDeny", principal, tuple(MatchedStatement(*m) for m in matched), tuple(keys),
+                         reason, failure)
+    assert render(result) == _dumps(result.to_json())
+    odd = AuthzResult("Allow", principal, (MatchedStatement(7, None, "/", "Allow", "identity"),), (), reason)  # type: ignore[arg-type]
+    assert render(odd) == _dumps(odd.to_json())  # not a str: the encoder's own rendering
+
+
+_PRINCIPALS: dict[int, Any] = {}
+
+
+def _principal(world: World) -> Any:
+    if id(world) not in _PRINCIPALS:
+        _PRINCIPALS.clear()
+        _PRINCIPALS[id(world)] = world.pdp.authorize_sigv4(world.signed(world.assume()), "example:GetThing",
+                                                           THING).principal
+    return _PRINCIPALS[id(world)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=12),
+    st.builds(lambda b: b"{" + b, st.binary(max_size=12)),
+    st.builds(lambda t: json.dumps(t, ensure_ascii=False).encode("utf-8"),
+              st.dictionaries(_TEXT, _TEXT | st.integers() | st.floats(allow_nan=True), max_size=3)),
+    st.builds(lambda t, enc: json.dumps(t).encode(enc), st.dictionaries(_TEXT, _TEXT, max_size=2),
+              st.sampled_from(["utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])),
+))
+def test_loads_is_json_loads(body: bytes) -> None:
+    from broker.api.authorize import loads
+
+    def outcome(fn: Any) -> Any:
+        try:
+            return ("ok", json.dumps(fn(body), sort_keys=True))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return ("error", type(exc))
+
+    assert outcome(loads) == outcome(json.loads)

@@ -83,3 +83,26 @@ def test_window_fast_path_matches_the_boundaries(offset: int) -> None:
 
 def _stamp(value: datetime) -> str:
     return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["GET", "POST", "post"]),
+    st.text(PATH_CHARS, max_size=12),
+    st.text(max_size=8),
+    st.lists(st.tuples(st.sampled_from(["Host", "host", "X-Amz-Date", "x-a", "X-A", "İ", "Authorization"]),
+                       st.text(max_size=6)), max_size=6),
+    st.binary(max_size=8),
+    st.none() | st.text("0123456789abcdef", min_size=64, max_size=64),
+)
+def test_signed_request_is_build(method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes,
+                                 body_sha256: str | None) -> None:
+    from broker.credentials.sigv4.fast import signed_request
+
+    fast = signed_request(method, path, query, headers, body, body_sha256)
+    general = SignedRequest.build(method, path, query, headers, body, body_sha256)
+    assert fast == general and type(fast) is SignedRequest
+    assert fast._index == general._index and list(fast._index) == list(general._index)
+    assert repr(fast) == repr(general) and fast.payload_hash() == general.payload_hash()
+    for name, _ in headers:
+        assert fast.header_tuple(name) == general.header_tuple(name)
