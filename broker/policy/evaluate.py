@@ -54,20 +54,21 @@ _RUNNER_LIMIT = 8192
 
 def evaluate(request: Request, policies: PolicySet) -> Decision:
     """Allow, ExplicitDeny or ImplicitDeny, with the statements that decided and the missing context keys."""
+    run: Runner | ByResource
     try:  # the plan's runners, attached to the set by ``plan_for`` (an empty mapping before the first call)
         run = policies._runners[request.action_key]  # type: ignore[attr-defined]
     except KeyError:  # once per action (and after the bounded memo is emptied)
         run = _runner(policies, request.action_key)
     if run.__class__ is ByResource:  # an indexed entry: one decision function per merged unit list
-        run = run[request.resource]
-    return run(request)  # type: ignore[no-any-return]
+        run = run.functions.get(request.resource) or run.miss(request.resource)
+    return run(request)  # type: ignore[operator]
 
 
-def _runner(policies: PolicySet, action: str) -> Runner | dict[str, Runner]:
+def _runner(policies: PolicySet, action: str) -> Runner | ByResource:
     """What ``evaluate`` calls for ``action`` (lower-cased), remembered in ``plan.runners``."""
     plan: Plan = policies._plan or plan_for(policies)  # type: ignore[attr-defined]
     entry, simple, trust, nothing = plan.program(action)
-    run: Runner | dict[str, Runner]
+    run: Runner | ByResource
     if not simple:
         run = partial(_evaluate_all, plan, entry, trust)
     elif nothing is None:  # never: a simple program has its "nothing applies" decision

@@ -247,7 +247,7 @@ class Plan:
         self.programs: dict[str, Program] = {}
         # What ``evaluate`` calls per action: a decision function, or for an indexed identity-only entry a
         # mapping from resource to decision function (``fastpath.ByResource``). Filled by ``evaluate``.
-        self.runners: dict[str, Runner | dict[str, Runner]] = {}
+        self.runners: dict[str, object] = {}
 
     def entry(self, action: str) -> Entry:
         """The units whose Action/NotAction covers ``action`` (lower-cased), memoised."""
