@@ -311,7 +311,7 @@ async def serve(
     pdp: PolicyDecisionPoint, broker: Broker | None, scope: Scope, body: bytes | _TooLarge
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """(status, headers, body) of the answer to one ``POST /v1/authorize``."""
-    rid = fast_request_id(pdp.entropy)
+    rid = pdp.request_id()
     seen = _Seen()
     try:
         if isinstance(body, _TooLarge):

@@ -321,3 +321,33 @@ def test_loads_is_json_loads(body: bytes) -> None:
             return ("error", type(exc))
 
     assert outcome(loads) == outcome(json.loads)
+
+
+class _Bytes:
+    """An entropy source handing out the bytes it was given, in order."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def token_bytes(self, n: int) -> bytes:
+        out, self.data = self.data[:n], self.data[n:]
+        assert len(out) == n
+        return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(min_size=16 * 130, max_size=16 * 130), st.integers(1, 70))
+def test_pooled_request_ids_are_request_ids_of_each_16_bytes(data: bytes, count: int) -> None:
+    import uuid
+
+    from broker.ids import request_id
+    from broker.pdp import PolicyDecisionPoint
+    from broker.pdp.point import request_ids
+
+    chunks = [data[i:i + 16] for i in range(0, len(data), 16)]
+    expected = [request_id(_Bytes(c)) for c in chunks]
+    assert list(reversed(request_ids(_Bytes(data), count))) == expected[:count]
+    pdp = PolicyDecisionPoint(authenticator=None, authorizer=None, clock=None, entropy=_Bytes(data))  # type: ignore[arg-type]
+    drawn = [pdp.request_id() for _ in range(128)]  # two draws of 64
+    assert drawn == expected[:128]
+    assert all(uuid.UUID(rid).version == 4 and uuid.UUID(rid).variant == uuid.RFC_4122 for rid in drawn)
