@@ -141,7 +141,8 @@ def parse_question(body: Any) -> AuthorizeQuestion:
         problems.append("'action' must be 'service:ActionName'.")
     if not isinstance(resource, str) or not (resource == "*" or resource.startswith("arn:")) or len(resource) > 2048:
         problems.append("'resource' must be an ARN or '*' (at most 2048 characters).")
-    context = _context(body.get("context"), problems)
+    raw_context = body.get("context")
+    context = {} if raw_context is None else _context(raw_context, problems)
     source_ip = body.get("source_ip", "")
     if not isinstance(source_ip, str) or len(source_ip) > 64:
         problems.append("'source_ip' must be an IP address string.")
@@ -168,14 +169,14 @@ def parse_question(body: Any) -> AuthorizeQuestion:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
         raise ValidationError(f"{count} validation {noun} detected: " + " ".join(problems))
-    return AuthorizeQuestion(
-        action=str(action),
-        resource=str(resource),
-        context=context,
-        source_ip=str(source_ip),
-        secure_transport=bool(secure),
-        service=service,
-        request=request,
+    question: AuthorizeQuestion = _new(AuthorizeQuestion)  # the frozen __init__'s fields, in one update
+    question.__dict__.update(
+        action=str(action), resource=str(resource), context=context, source_ip=str(source_ip),
+        secure_transport=bool(secure), service=service, request=request,
         bearer_token=token if isinstance(token, str) else None,
         audience=audience if isinstance(audience, str) else None,
     )
+    return question
+
+
+_new = object.__new__

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -351,3 +351,43 @@ def test_pooled_request_ids_are_request_ids_of_each_16_bytes(data: bytes, count:
     drawn = [pdp.request_id() for _ in range(128)]  # two draws of 64
     assert drawn == expected[:128]
     assert all(uuid.UUID(rid).version == 4 and uuid.UUID(rid).variant == uuid.RFC_4122 for rid in drawn)
+
+
+_QUESTION_VALUES = st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from(
+    ["", "example:GetThing", "s3:*", THING, "*", "10.0.0.1", "example", "Bad Service", "tok"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["action", "resource", "context", "source_ip", "secure_transport", "service",
+                                        "bearer_token", "audience"]), _QUESTION_VALUES),
+       st.none() | st.fixed_dictionaries({
+           "method": st.sampled_from(["GET", "get"]), "path": st.sampled_from(["/", "x"]),
+           "headers": st.sampled_from([[["Host", "h"]], {"Host": "h"}, [["", "x"]]]),
+           "body_sha256": st.sampled_from(["a" * 64, "A" * 64, "abc"])}),
+       st.none() | st.dictionaries(st.sampled_from(["k", "K", ""]), _QUESTION_VALUES | st.lists(st.text(max_size=2))))
+@example({"action": "example:GetThing", "resource": THING, "source_ip": "10.0.0.1", "secure_transport": True,
+          "service": "example"}, {"method": "GET", "path": "/", "headers": [["Host", "h"]], "body_sha256": "A" * 64},
+         {"k": ["a", "b"], "K": 1})
+@example({"action": "s3:*", "resource": "*", "bearer_token": "tok", "audience": "example"}, None, None)
+def test_parse_question_builds_the_dataclass(body: dict[str, Any], request: dict[str, Any] | None,
+                                             context: dict[str, Any] | None) -> None:
+    import dataclasses
+
+    from broker.errors import ValidationError
+    from broker.pdp.wire import AuthorizeQuestion, parse_question
+
+    if request is not None:
+        body["request"] = request
+    if context is not None:
+        body["context"] = context
+    try:
+        question = parse_question(body)
+    except ValidationError:
+        return
+    rebuilt = AuthorizeQuestion(**{f.name: getattr(question, f.name) for f in dataclasses.fields(AuthorizeQuestion)})
+    assert question == rebuilt and repr(question) == repr(rebuilt) and hash(question.action) == hash(rebuilt.action)
+    assert type(question.action) is str and type(question.resource) is str and type(question.source_ip) is str
+    assert type(question.secure_transport) is bool and type(question.context) is dict
+    assert question.bearer_token is None or type(question.bearer_token) is str
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        question.action = "x"  # type: ignore[misc]
