@@ -103,7 +103,7 @@ def source_for(shape: Shape, table: str) -> str:
         raise ValueError(f"unknown table kind {table!r}")
     unpack: list[str] = []
     body: list[str] = []
-    uses_resource = uses_ctx = False
+    resource_uses = ctx_uses = 0  # on the path without a missing key: one use is read in place, no local
     always = 0  # the bits of units that match every request (any resource, no condition): m starts with them
     for i, (resource, condition) in enumerate(shape):
         test = _RESOURCE_TESTS[resource]  # KeyError for an unknown token: nothing else is ever emitted
@@ -118,29 +118,34 @@ def source_for(shape: Shape, table: str) -> str:
             inner.append(add)
         elif condition in _KEY_TESTS:
             unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]", f"Q{i} = Q[{i}]"]
-            inner += [f"v = ctx.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
+            inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
             inner += [f"        {add}", "else:", "    if missing is None:", "        missing = []"]
-            inner += [f"    if Q{i}(ctx, missing):", f"        {add}"]
-            uses_ctx = True
+            inner += [f"    if Q{i}(CTX, missing):", f"        {add}"]
+            ctx_uses += 1
         else:
             unpack.append(f"Q{i} = Q[{i}]")
-            inner += ["if missing is None:", "    missing = []", f"if Q{i}(ctx, missing):", f"    {add}"]
-            uses_ctx = True
+            inner += ["if missing is None:", "    missing = []", f"if Q{i}(CTX, missing):", f"    {add}"]
+            ctx_uses += 1
         if test is None:
             block = inner
         else:
             unpack += [f"{name}{i} = {name}[{i}]" for name in ("E", "H", "S") if f"{name}{{i}}" in test]
-            uses_resource = True
-            uses_ctx = uses_ctx or "ctx" in test
-            block = [f"if {test.format(i=i)}:", *("    " + line for line in inner)]
+            resource_uses += test.count("resource")
+            ctx_uses += test.count("ctx")
+            block = [f"if {test.format(i=i).replace('resource', 'RES').replace('ctx', 'CTX')}:"]
+            block += ["    " + line for line in inner]
         unpack.append(f"X{i} = X[{i}]")
         body += ["try:", *("    " + line for line in block), "except Exception as exc:"]
         body += [f"    errors = fail(errors, {i}, exc)", f"    m += X{i}"]
         body += ["    if missing is None:", "        missing = []"]
-    prologue = ["resource = request.resource"] if uses_resource else []
-    prologue += ["ctx = request.ctx"] if uses_ctx else []
-    prologue += [f"m = {always}", "missing = None", "errors = None"]
-    epilogue = ["if missing is None and request.resource_account is None:"]
+    prologue = ["resource = request.resource"] if resource_uses > 1 else []
+    prologue += ["ctx = request.ctx"] if ctx_uses > 1 else []
+    res = "resource" if resource_uses > 1 else "request.resource"
+    ctx = "ctx" if ctx_uses > 1 else "request.ctx"
+    body = [line.replace("RES", res).replace("CTX", ctx) for line in body]
+    # ``missing is request.resource_account``: both ``None`` (``missing`` is a list or None, the account a
+    # str or None), i.e. no key missing, no error and the caller's own account
+    epilogue = ["if missing is request.resource_account:"]
     if table == "full":
         epilogue.append("    return table[m]")
     else:
@@ -148,7 +153,8 @@ def source_for(shape: Shape, table: str) -> str:
         epilogue += [f"    d = {lookup}", "    if d is not None:", "        return d"]
     epilogue.append("return finish(request, m, missing, errors)")
     lines = ["def factory(E, H, S, K, T, Q, X, table, finish, fail):", *("    " + line for line in unpack)]
-    lines.append("    def decide(request):")
+    # the starting values as defaults: set by the call itself, not by bytecode in the body
+    lines.append(f"    def decide(request, m={always}, missing=None, errors=None):")
     lines += ["        " + line for line in (*prologue, *body, *epilogue)]
     lines.append("    return decide")
     return "\n".join(lines) + "\n"
