@@ -15,6 +15,7 @@ commits before the caller gets an answer, as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -54,6 +55,9 @@ class CacheOnlyUnitOfWork:
 
     def __init__(self) -> None:
         self.deferred: list[DeferredWrite] = []
+        self.refresh: list[Callable[[Any], object]] = []
+        """Cache reads the operation asks for ahead of time (each given a store transaction): run by the
+        dispatcher after the answer, off the event loop (``Dispatcher.run_async``)."""
         self._iam = _DeferredIam(self.deferred)
 
     @property

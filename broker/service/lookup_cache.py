@@ -23,6 +23,9 @@ touches no store at all (the event-loop path of AssumeRoleWithWebIdentity, ``ser
 A change made on another node then takes effect here within ``max_staleness`` (AWS IAM itself is
 eventually consistent; docs/compatibility.md); a change made through this node's dispatcher calls
 :meth:`ChangeGatedCache.expire` (the ``on_iam_change`` hook), so the next request reads the counters.
+Such a node reads the counters again ahead of time, off the request path, once they are half that old
+(:meth:`ChangeGatedCache.refresh`, run by the dispatcher after an answer; ``service/dispatch.py``), so that
+requests do not find them expired and take the general path once a second.
 """
 
 from __future__ import annotations
@@ -79,12 +82,23 @@ class ChangeGatedCache:
                 return None
         return LookupView(self, stamp, usable=True)
 
+    def age(self) -> float | None:
+        """Seconds since the counters in use were read; ``None`` when they must be read at the next view."""
+        with self._lock:
+            read_at = self._read_at if self._stamp is not None else None
+        return None if read_at is None else self.monotonic() - read_at
+
     def view(self, tx: Any) -> LookupView:
         """The cache as seen by transaction ``tx``: reads its change counters once (or reuses the ones read
         less than ``max_staleness`` ago)."""
         fresh = self.fresh_view()
         if fresh is not None:
             return fresh
+        return self.refresh(tx)
+
+    def refresh(self, tx: Any) -> LookupView:
+        """Read the change counters in transaction ``tx`` now, fresh or not (what :meth:`view` does when they
+        are too old)."""
         read_at = self.monotonic()  # before the read: the bound runs from when the counters were current
         expiries = self._expiries
         counters = tx.security.counters()

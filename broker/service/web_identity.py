@@ -98,6 +98,14 @@ class RecentKeys:
         with self._lock:
             self._sets[provider.url] = (self.monotonic(), provider, keys)
 
+    def age(self, provider: Any) -> float | None:
+        """Seconds since the key set of this very provider record was remembered (``None``: none is)."""
+        with self._lock:
+            found = self._sets.get(provider.url)
+        if found is None or found[1] is not provider:
+            return None
+        return self.monotonic() - found[0]
+
     def peek(self, provider: Any, kid: str) -> KeySet | None:
         with self._lock:
             found = self._sets.get(provider.url)
@@ -168,6 +176,7 @@ def verify_web_identity(
         keys = services.recent_keys.peek(provider, unverified.key_id)
         if keys is None:
             raise WouldBlock("issuer keys")
+        _refresh_ahead(env.tx, services, provider, unverified.key_id)
     else:
         keys = services.keys.keys(provider.url, unverified.key_id, provider)
         services.recent_keys.remember(provider, keys)
@@ -179,6 +188,19 @@ def verify_web_identity(
         now=env.call.now,
         rules=services.rules,
     )
+
+
+def _refresh_ahead(tx: Any, services: WebIdentityServices, provider: Any, kid: str) -> None:
+    """On the cache-only path: ask for the counters and this issuer's keys to be read again, after the
+    answer and off the event loop, once they are half their allowed age (``CacheOnlyUnitOfWork.refresh``).
+    The bounds stay as they are; requests just stop finding them expired."""
+    lookups, keys = services.lookups, services.recent_keys
+    counters_age = lookups.age()
+    if counters_age is not None and counters_age >= lookups.max_staleness / 2:
+        tx.refresh.append(lookups.refresh)
+    keys_age = keys.age(provider)
+    if keys_age is not None and keys_age >= keys.max_age / 2:
+        tx.refresh.append(lambda _tx: keys.remember(provider, services.keys.keys(provider.url, kid, provider)))
 
 
 def _role(env: OpEnv, role_arn: str, lookups: LookupView) -> Any:

@@ -196,13 +196,47 @@ def test_unknown_kid_takes_the_general_path(node: Node, world: World) -> None:
 
 def test_keys_and_counters_are_read_again_after_a_second(node: Node, world: World, monotonic: Monotonic) -> None:
     node.call(world.token())
-    monotonic.now += 0.999
-    node.call(world.token())
-    assert node.dispatcher.fallbacks == 1
-    monotonic.now += 0.001
+    monotonic.now += 0.499
+    node.call(world.token())  # younger than half the bound: nothing read ahead
+    assert node.dispatcher.fallbacks == 1 and node.dispatcher.refreshes == 0
+    monotonic.now += 0.501  # a second after they were read, and no request asked for them earlier
     node.call(world.token())
     assert node.dispatcher.fallbacks == 2  # counters and keys re-read on the general path
     assert node.services.lookups.counter_reads == 2
+
+
+def test_keys_and_counters_are_read_ahead_once_half_their_age(node: Node, world: World, monotonic: Monotonic
+                                                            ) -> None:
+    node.call(world.token())  # the general path reads them at t
+    monotonic.now += 0.5
+    node.call(world.token())  # answered from the caches, then both read again off the loop
+    assert node.dispatcher.refreshes == 1 and node.services.lookups.counter_reads == 2
+    monotonic.now += 0.9  # 1.4 s after the first read, 0.9 s after the second
+    node.call(world.token())
+    assert node.dispatcher.fallbacks == 1  # only the first call took the general path
+    monotonic.now += 1.0  # nobody asked for them in the last second: the bound holds
+    node.call(world.token())
+    assert node.dispatcher.fallbacks == 2
+
+
+def test_a_failed_read_ahead_leaves_the_caches_to_expire(node: Node, world: World, monotonic: Monotonic,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    node.call(world.token())
+    monotonic.now += 0.6
+    real = world.store.transaction
+
+    def down() -> Any:
+        raise RuntimeError("store down")
+
+    monkeypatch.setattr(world.store, "transaction", down)
+    monkeypatch.setattr(world.store, "append_audit", lambda events: None)  # the batch itself still succeeds
+    out = node.call(world.token())  # answered: the read ahead fails after the answer, on its own
+    assert out["Credentials"]["AccessKeyId"].startswith("ASIA")
+    assert node.dispatcher.refreshes == 0 and node.services.lookups.counter_reads == 1
+    monkeypatch.setattr(world.store, "transaction", real)
+    monotonic.now += 0.4  # a second after the only read
+    node.call(world.token())
+    assert node.dispatcher.fallbacks == 2
 
 
 def test_own_change_takes_effect_at_once_other_node_within_the_bound(
