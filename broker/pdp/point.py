@@ -106,9 +106,12 @@ class PolicyDecisionPoint:
         self, request: SignedRequest, service: str | None, now: datetime
     ) -> tuple[Principal, Prepared | None, str]:
         """(principal, its prepared policies for sessions, the signing region); raises an AuthError."""
-        usual = self._usual(request, service, now)
-        if usual is not None:
-            return usual
+        return self._usual(request, service, now) or self._general(request, service, now)
+
+    def _general(
+        self, request: SignedRequest, service: str | None, now: datetime
+    ) -> tuple[Principal, Prepared | None, str]:
+        """:meth:`_authenticate` for what :meth:`_usual` leaves: ``parse`` + ``verify`` with AWS's errors."""
         auth = self.authenticator.parse(request)
         if auth.access_key_id.startswith("ASIA"):
             principal, prepared = self._temporary(request, auth, service or auth.service, now)
@@ -133,8 +136,9 @@ class PolicyDecisionPoint:
     ) -> AuthzResult:
         """:meth:`decide` for an :class:`Authenticated` signer (its session's prepared policies reused)."""
         when = now if now is not None else self.clock.now()
-        return self._decide(who.principal, who.prepared, action, resource, context, when, facts or _NO_FACTS,
-                            who.region)
+        f = facts or _NO_FACTS
+        return self._decide(who.principal, who.prepared, action, resource, context, when, f.source_ip, f.user_agent,
+                            f.secure_transport, who.region)
 
     def authenticate_bearer(
         self, token: str, *, now: datetime, audiences: Sequence[str] | None = None
@@ -160,7 +164,8 @@ class PolicyDecisionPoint:
     ) -> AuthzResult:
         """``action`` on ``resource`` by ``principal``, with the global keys and ``context`` added."""
         when = now if now is not None else self.clock.now()
-        return self._decide(principal, None, action, resource, context, when, facts, region)
+        return self._decide(principal, None, action, resource, context, when, facts.source_ip, facts.user_agent,
+                            facts.secure_transport, region)
 
     def _decide(
         self,
@@ -170,15 +175,17 @@ class PolicyDecisionPoint:
         resource: str,
         context: Mapping[str, ContextValue] | None,
         when: datetime,
-        facts: RequestFacts,
+        source_ip: str,
+        user_agent: str,
+        secure_transport: bool,
         region: str,
     ) -> AuthzResult:
         if prepared is not None and principal.kind == "assumed-role":
             # A role session (no root rule, no GetSessionToken limits) with its prepared policies: the rest inline.
             try:
                 decision = self.authorizer.decide_normalized(
-                    prepared, principal, action, resource, context, when, facts.source_ip, facts.user_agent,
-                    facts.secure_transport, region,
+                    prepared, principal, action, resource, context, when, source_ip, user_agent, secure_transport,
+                    region,
                 )
             except BrokerError as error:  # a stored policy that no longer compiles: fail closed
                 return AuthzResult("ImplicitDeny", principal, reason=error.detail, error=error, denial=error.message)
@@ -200,9 +207,9 @@ class PolicyDecisionPoint:
             request_id="",
             now=when,
             principal=principal,
-            source_ip=facts.source_ip,
-            user_agent=facts.user_agent,
-            secure_transport=facts.secure_transport,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            secure_transport=secure_transport,
             region=region,
         )
         try:
@@ -236,13 +243,15 @@ class PolicyDecisionPoint:
         """Verify ``request``'s SigV4 signature, then decide. Authentication failures are denials."""
         when = now if now is not None else self.clock.now()
         try:
-            principal, prepared, region = self._authenticate(request, service, when)
+            principal, prepared, region = self._usual(request, service, when) or self._general(request, service, when)
         except AuthError as error:
             return _unauthenticated(error)
-        if facts is None:
+        if facts is None:  # the described request's own User-Agent
             agents = request.header_tuple("user-agent")
-            facts = RequestFacts(user_agent=agents[0] if agents else "")
-        return self._decide(principal, prepared, action, resource, context, when, facts, region)
+            return self._decide(principal, prepared, action, resource, context, when, "", agents[0] if agents else "",
+                                False, region)
+        return self._decide(principal, prepared, action, resource, context, when, facts.source_ip, facts.user_agent,
+                            facts.secure_transport, region)
 
     def _usual(
         self, request: SignedRequest, service: str | None, now: datetime
