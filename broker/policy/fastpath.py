@@ -19,7 +19,7 @@ How the function is made (no policy text ever reaches source code):
   ``1 << position``. It is compiled once per distinct shape tuple (bounded cache) with a namespace whose
   builtins are only ``Exception`` and ``str``;
 - the factory is called with the compiled policy data (exact-ARN sets, prefix tuples, condition keys,
-  matcher callables): they become closure variables of ``decide``.
+  matcher callables): they become parameter defaults of ``decide``, which is only called with the request.
 
 The decision for a bit set is computed the first time that bit set is seen, by ``_Tail.finish``, which is
 the identity-only rule written as a loop over the matched units; it is remembered only when it depends on
@@ -117,14 +117,13 @@ def source_for(shape: Shape, table: str) -> str:
         if condition == "none":
             inner.append(add)
         elif condition in _KEY_TESTS:
-            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]", f"Q{i} = Q[{i}]"]
+            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]"]
             inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
             inner += [f"        {add}", "else:", "    if missing is None:", "        missing = []"]
-            inner += [f"    if Q{i}(CTX, missing):", f"        {add}"]
+            inner += [f"    if Q[{i}](CTX, missing):", f"        {add}"]
             ctx_uses += 1
         else:
-            unpack.append(f"Q{i} = Q[{i}]")
-            inner += ["if missing is None:", "    missing = []", f"if Q{i}(CTX, missing):", f"    {add}"]
+            inner += ["if missing is None:", "    missing = []", f"if Q[{i}](CTX, missing):", f"    {add}"]
             ctx_uses += 1
         if test is None:
             block = inner
@@ -134,9 +133,8 @@ def source_for(shape: Shape, table: str) -> str:
             ctx_uses += test.count("ctx")
             block = [f"if {test.format(i=i).replace('resource', 'RES').replace('ctx', 'CTX')}:"]
             block += ["    " + line for line in inner]
-        unpack.append(f"X{i} = X[{i}]")
         body += ["try:", *("    " + line for line in block), "except Exception as exc:"]
-        body += [f"    errors = fail(errors, {i}, exc)", f"    m += X{i}"]
+        body += [f"    errors = fail(errors, {i}, exc)", f"    m += X[{i}]"]
         body += ["    if missing is None:", "        missing = []"]
     prologue = ["resource = request.resource"] if resource_uses > 1 else []
     prologue += ["ctx = request.ctx"] if ctx_uses > 1 else []
@@ -153,8 +151,12 @@ def source_for(shape: Shape, table: str) -> str:
         epilogue += [f"    d = {lookup}", "    if d is not None:", "        return d"]
     epilogue.append("return finish(request, m, missing, errors)")
     lines = ["def factory(E, H, S, K, T, Q, X, table, finish, fail):", *("    " + line for line in unpack)]
-    # the starting values as defaults: set by the call itself, not by bytecode in the body
-    lines.append(f"    def decide(request, m={always}, missing=None, errors=None):")
+    # The starting values and the policy data as parameter defaults rather than closure cells: the call sets
+    # them (no bytecode, no cell copies) and the body reads them as fast locals. ``decide`` is only ever called
+    # with the request (``evaluate``); the slow paths' data are read from the per-unit sequences ``Q`` and ``X``.
+    names = [line.split(" = ")[0] for line in unpack] + ["table", "finish", "fail", "Q", "X"]
+    bound = "".join(f", {name}={name}" for name in names)
+    lines.append(f"    def decide(request, m={always}, missing=None, errors=None{bound}):")
     lines += ["        " + line for line in (*prologue, *body, *epilogue)]
     lines.append("    return decide")
     return "\n".join(lines) + "\n"
@@ -290,8 +292,8 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
         tests,
         [unit[7] for unit in units],
         keyed,
-        [unit[9] for unit in units],
-        [1 << i if unit[10] else 0 for i, unit in enumerate(units)],
+        tuple(unit[9] for unit in units),
+        tuple(1 << i if unit[10] else 0 for i, unit in enumerate(units)),
         tail.table,
         tail.finish,
         tail.fail,

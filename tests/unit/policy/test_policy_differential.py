@@ -299,7 +299,7 @@ def test_hypothesis_sets_agree_with_the_complete_rule(seed: int, requests: int, 
 
 
 def test_generated_source_holds_no_policy_text() -> None:
-    """The source is a function of the units' shapes only: policy strings are closure values, never code."""
+    """The source is a function of the units' shapes only: policy strings are parameter defaults, never code."""
     hostile = "arn:aws:s3:::b/\"\\n__import__('os').system('x')#"
     benign = "arn:aws:s3:::b/k"
     sources = []
@@ -429,7 +429,7 @@ def test_generated_prologue_and_epilogue_forms_agree() -> None:
     two = source_for((("any", "keyin"), ("inhead", "key")), "list")
     assert "ctx = request.ctx" not in one and "request.ctx.get(K0)" in one and "resource" not in one.split("):")[1]
     assert "ctx = request.ctx" in two and "resource = request.resource" in two
-    assert "def decide(request, m=2, missing=None, errors=None):" in one
+    assert "def decide(request, m=2, missing=None, errors=None, K0=K0, T0=T0, table=table," in one
     assert "if missing is request.resource_account:" in one and "if missing is request.resource_account:" in two
     tls = deny("*", "*", Sid="Tls", Condition={"Bool": {"aws:SecureTransport": "false"}})
     team = {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}}
