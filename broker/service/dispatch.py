@@ -123,7 +123,10 @@ class Dispatcher:
         if tx.refresh and not self._refreshing:  # one at a time; the answer does not wait for it
             self._refreshing = True
             refresh = tuple(tx.refresh)
-            self._refresh_future = asyncio.get_running_loop().run_in_executor(None, self._refresh_ahead, refresh)
+            try:
+                self._refresh_future = asyncio.get_running_loop().run_in_executor(None, self._refresh_ahead, refresh)
+            except RuntimeError:  # the executor is shutting down: the caches expire as before
+                self._refreshing = False
         return result
 
     def _refresh_ahead(self, reads: Sequence[Callable[[Any], object]]) -> None:

@@ -197,3 +197,22 @@ def test_two_processes_each_checkpointing_one_file(sqlite_store: SqlStore) -> No
     assert _count(sqlite_store) == 1600
     with sqlite_store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_a_checkpointer_that_dies_gives_commits_their_checkpoints_back(sqlite_store: SqlStore,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    checkpointer = sqlite_store.wal_checkpointer()
+    assert checkpointer is not None
+    checkpointer.interval = 0.01
+
+    def broken() -> None:
+        raise MemoryError("the thread dies")
+
+    monkeypatch.setattr(checkpointer, "_checkpoint_until_stopped", broken)
+    checkpointer.start()
+    deadline = time.monotonic() + 5
+    while _autocheckpoint(sqlite_store) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _autocheckpoint(sqlite_store) == DEFAULT_AUTOCHECKPOINT
+    checkpointer.stop()

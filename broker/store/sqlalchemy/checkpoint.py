@@ -171,6 +171,14 @@ class WalCheckpointer:
             return 0
 
     def _run(self) -> None:
+        try:
+            self._checkpoint_until_stopped()
+        finally:
+            if not self._stop.is_set():  # the thread died: commits checkpoint again, as SQLite does by default
+                self._autocheckpoint = DEFAULT_AUTOCHECKPOINT
+                _log.error("the WAL checkpointer of %s stopped; commits checkpoint again", self.path)
+
+    def _checkpoint_until_stopped(self) -> None:
         version: int | None = None
         quiet_since = time.monotonic()
         restart_at = self.restart_pages
@@ -188,7 +196,7 @@ class WalCheckpointer:
                     restart_at = done.log_frames + self.restart_pages if restart.busy else self.restart_pages
                 elif now - quiet_since >= self.idle and self._wal_bytes() > 0:
                     self.checkpoint("TRUNCATE")  # nothing committed for a while: give the file back
-            except sqlite3.Error:  # the database is busy or gone for now: try again next time
+            except Exception:  # the database is busy or gone for now: try again next time
                 _log.warning("WAL checkpoint of %s failed", self.path, exc_info=True)
                 self._close()
                 version = None
