@@ -57,8 +57,9 @@ _RESOURCE_TESTS: dict[str, str | None] = {
     "test": "S{i}(resource)",
     "ctx": "S{i}(resource, ctx)",
 }
-_CONDITIONS = ("none", "key", "keyin", "cond")
-_KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}"}
+_CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "cond")
+_KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keynot": "not T{i}(v)", "keynotin": "v not in T{i}"}
+_NEGATED = {"key": "keynot", "keyin": "keynotin"}
 
 Shape = tuple[tuple[str, str], ...]
 _factories: dict[tuple[Shape, str], Callable[..., Runner]] = {}
@@ -74,7 +75,10 @@ def shape_of(unit: Unit) -> tuple[str, str]:
     else:
         resource = "any"
     if key is not None:
-        condition = _key_form(unit[8])
+        clause = statement.clauses[0]  # the statement's one clause with a fast test (``plan._condition_fields``)
+        condition = _key_form(clause.fast_match)
+        if clause.fast_negated:  # a negated operator: its positive matcher, negated inline (one call less)
+            condition = _NEGATED[condition]
     else:
         condition = "cond" if cond is not None else "none"
     return resource, condition
@@ -285,7 +289,10 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
     keyed: list[object] = []
     for unit, (resource, condition) in zip(units, shape, strict=True):
         tests.append(unit[0].res_test if resource == "test" else unit[6])
-        keyed.append(getattr(unit[8], "__self__", None) if condition == "keyin" else unit[8])
+        if condition in ("keyin", "keynotin"):
+            keyed.append(getattr(unit[0].clauses[0].fast_match, "__self__", None))
+        else:
+            keyed.append(unit[0].clauses[0].fast_match if condition == "keynot" else unit[8])
     return factory(
         [unit[4] for unit in units],
         [unit[5] for unit in units],

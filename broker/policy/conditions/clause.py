@@ -50,6 +50,8 @@ class Clause:
         "_static",
         "_templates",
         "fast_key",
+        "fast_match",
+        "fast_negated",
         "fast_test",
         "holds",
         "if_exists",
@@ -88,8 +90,11 @@ class Clause:
         self.holds: Callable[[Context, list[str]], bool] = self._fast() if simple else self._holds
         # For the evaluation loop: when the context value of ``fast_key`` is a single string ``v``,
         # ``holds`` is ``fast_test(v)``; other cases (absent, multivalued) go through ``holds``.
+        # ``fast_test`` is ``fast_match`` (the operator's positive matcher), negated when ``fast_negated``.
         self.fast_key: str | None = self.key if simple else None
         self.fast_test: Matcher | None = None
+        self.fast_match: Matcher | None = self._matcher if simple else None
+        self.fast_negated = self._negated
         if simple:
             matcher = self._matcher
             assert matcher is not None

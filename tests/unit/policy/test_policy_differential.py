@@ -417,36 +417,3 @@ def test_by_resource_search_finds_the_deepest_prefix_of_the_index() -> None:
     for resource in probes:
         if resource not in entry.exact_keys:
             assert runners[resource] is runners._prefixes[entry._deepest(resource)], resource
-
-
-def test_generated_prologue_and_epilogue_forms_agree() -> None:
-    """``source_for``: the request's context (resource) is read in place when the path without a missing key
-    uses it once and into a local otherwise; the starting bit set, ``missing`` and ``errors`` are defaults of
-    ``decide``; the table is used when ``missing is request.resource_account`` (both ``None``). Each form decides
-    as the complete rule, with and without missing keys, for the caller's own account named or not and for
-    another account."""
-    one = source_for((("any", "keyin"), ("any", "none")), "full")
-    two = source_for((("any", "keyin"), ("inhead", "key")), "list")
-    assert "ctx = request.ctx" not in one and "request.ctx.get(K0)" in one and "resource" not in one.split("):")[1]
-    assert "ctx = request.ctx" in two and "resource = request.resource" in two
-    assert "def decide(request, m=2, missing=None, errors=None, K0=K0, T0=T0, table=table," in one
-    assert "if missing is request.resource_account:" in one and "if missing is request.resource_account:" in two
-    tls = deny("*", "*", Sid="Tls", Condition={"Bool": {"aws:SecureTransport": "false"}})
-    team = {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}}
-    sets = [
-        PolicySet(identity=[compiled(doc(tls, allow("s3:GetObject")), policy_id="one")]),
-        PolicySet(
-            identity=[compiled(doc(tls, allow("s3:GetObject", ["arn:aws:s3:::b/*", "arn:aws:s3:::c"], Condition=team)))]
-        ),
-    ]
-    for pset in sets:
-        for context in (
-            {},
-            {"aws:SecureTransport": "true"},
-            {"aws:SecureTransport": "false", "aws:PrincipalTag/team": "a"},
-        ):
-            for resource in ("arn:aws:s3:::b/k", "arn:aws:s3:::c/x", "arn:aws:s3:::c"):
-                for account in (None, ACCOUNT, OTHER_ACCOUNT):
-                    _assert_same(
-                        Request("s3:GetObject", resource, context, PrincipalRef(USER_ARN, ACCOUNT), account), pset
-                    )

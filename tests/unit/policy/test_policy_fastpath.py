@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from policy_helpers import ACCOUNT, OTHER_ACCOUNT, USER_ARN, allow, compiled, deny, doc
 
-from broker.policy import Decision, PolicySet, PrincipalRef, Request, evaluate
+from broker.policy import Decision, PolicySet, PrincipalRef, Request, evaluate, explain
 from broker.policy.evaluate import _evaluate_all
+from broker.policy.fastpath import shape_of, source_for
 from broker.policy.plan import IndexedEntry, plan_for
 
 CONDITIONS: list[dict[str, Any]] = [
@@ -205,3 +206,76 @@ def test_bool_and_string_equals_clauses_are_written_as_set_lookups() -> None:
     assert "v in T0" in source_for(shape, "full") and "v in T1" in source_for(shape, "full")
     for value, effect in (("FaLsE", "ExplicitDeny"), ("true", "ImplicitDeny"), ("junk", "ImplicitDeny")):
         assert evaluate(Request("s3:GetObject", "x", {"aws:SecureTransport": value}), pset).effect == effect
+
+
+def _same(request: Request, pset: PolicySet) -> None:
+    """``evaluate`` (twice: the second time from the decision table) equals the complete rule, ``explain`` too."""
+    expected = _complete_any(request, pset)
+    for _ in range(2):
+        got = evaluate(request, pset)
+        assert got == expected and got.reason == expected.reason, request
+        assert explain(got, request) == explain(expected, request)
+
+
+def _complete_any(request: Request, pset: PolicySet) -> Decision:
+    plan = plan_for(pset)
+    entry, _simple, trust, _nothing = plan.program(request.action_key)
+    return _evaluate_all(plan, entry, trust, request)
+
+
+def test_generated_prologue_and_epilogue_forms_agree() -> None:
+    """``source_for``: the request's context (resource) is read in place when the path without a missing key
+    uses it once and into a local otherwise; the starting bit set, ``missing`` and ``errors`` are defaults of
+    ``decide``; the table is used when ``missing is request.resource_account`` (both ``None``). Each form decides
+    as the complete rule, with and without missing keys, for the caller's own account named or not and for
+    another account."""
+    one = source_for((("any", "keyin"), ("any", "none")), "full")
+    two = source_for((("any", "keyin"), ("inhead", "key")), "list")
+    assert "ctx = request.ctx" not in one and "request.ctx.get(K0)" in one and "resource" not in one.split("):")[1]
+    assert "ctx = request.ctx" in two and "resource = request.resource" in two
+    assert "def decide(request, m=2, missing=None, errors=None, K0=K0, T0=T0, table=table," in one
+    assert "if missing is request.resource_account:" in one and "if missing is request.resource_account:" in two
+    tls = deny("*", "*", Sid="Tls", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    team = {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}}
+    sets = [
+        PolicySet(identity=[compiled(doc(tls, allow("s3:GetObject")), policy_id="one")]),
+        PolicySet(
+            identity=[compiled(doc(tls, allow("s3:GetObject", ["arn:aws:s3:::b/*", "arn:aws:s3:::c"], Condition=team)))]
+        ),
+    ]
+    for pset in sets:
+        for context in (
+            {},
+            {"aws:SecureTransport": "true"},
+            {"aws:SecureTransport": "false", "aws:PrincipalTag/team": "a"},
+        ):
+            for resource in ("arn:aws:s3:::b/k", "arn:aws:s3:::c/x", "arn:aws:s3:::c"):
+                for account in (None, ACCOUNT, OTHER_ACCOUNT):
+                    _same(Request("s3:GetObject", resource, context, PrincipalRef(USER_ARN, ACCOUNT), account), pset)
+
+
+@pytest.mark.parametrize(
+    ("condition", "form"),
+    [
+        ({"StringNotEquals": {"aws:PrincipalTag/team": ["a", "b"]}}, "keynotin"),
+        ({"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "::1/128"]}}, "keynot"),
+        ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, "keynot"),
+        ({"StringNotLike": {"aws:PrincipalTag/team": "a*"}}, "keynot"),
+        ({"StringEquals": {"aws:PrincipalTag/team": "a"}}, "keyin"),
+    ],
+)
+def test_negated_one_key_clauses_are_negated_inline(condition: dict[str, Any], form: str) -> None:
+    """A negated operator's clause is written as its positive matcher negated in place (``not T(v)``, ``v not in
+    T``), one call less than its ``fast_test``; decisions equal the complete rule's on single, multivalued,
+    empty and missing values, for a Deny and an Allow."""
+    key = next(iter(next(iter(condition.values()))))
+    for make in (allow, deny):
+        pset = PolicySet(identity=[compiled(doc(make("s3:GetObject", Condition=condition), allow("s3:*", Sid="All")))])
+        for value in [None, "a", "ab", "b", "10.1.2.3", "8.8.8.8", "::1", "junk", "", ["a", "c"], ["8.8.8.8"], []]:
+            context = {} if value is None else {key: value}
+            _same(Request("s3:GetObject", "arn:aws:s3:::b/k", context), pset)
+        entry = plan_for(pset).memo["s3:getobject"]
+        assert isinstance(entry, tuple) and shape_of(entry[0]) == ("any", form)
+    assert f"if {'not T0(v)' if form == 'keynot' else 'v not in T0' if form == 'keynotin' else 'v in T0'}:" in (
+        source_for((("any", form),), "full")
+    )
