@@ -60,7 +60,7 @@ def evaluate(request: Request, policies: PolicySet) -> Decision:
     except KeyError:  # once per action (and after the bounded memo is emptied)
         run = _runner(policies, request.action_key)
     if run.__class__ is ByResource:  # an indexed entry: one decision function per merged unit list
-        run = run.functions.get(request.resource) or run.miss(request.resource)
+        return (run.functions.get(request.resource) or run.miss(request.resource))(request)
     return run(request)  # type: ignore[operator]
 
 

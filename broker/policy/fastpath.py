@@ -215,9 +215,15 @@ class _Tail:
         account = request.resource_account
         principal = request.principal
         cross = account is not None and principal is not None and principal.account != account
+        table = self.table
+        if not missing and errors is None and not cross:
+            # A multivalued key (``missing`` then an empty list) or the caller's own account named: the bit
+            # set alone decides after all, as the table's decision when it has one.
+            found = table.get(m) if isinstance(table, dict) else table[m]
+            if found is not None:
+                return found
         decision = self._decide(m, cross, missing, errors)
         if not missing and errors is None and not cross:
-            table = self.table
             if isinstance(table, dict) and len(table) >= _TABLE_LIMIT:
                 table.clear()
             table[m] = decision

@@ -279,3 +279,27 @@ def test_negated_one_key_clauses_are_negated_inline(condition: dict[str, Any], f
     assert f"if {'not T0(v)' if form == 'keynot' else 'v not in T0' if form == 'keynotin' else 'v in T0'}:" in (
         source_for((("any", form),), "full")
     )
+
+
+def test_finish_answers_from_the_table_when_the_bit_set_alone_decides() -> None:
+    """A multivalued key (``missing`` becomes an empty list) or the caller's own account named sends the
+    generated function to ``_Tail.finish``; with no key missing, no error and no other account the bit set alone
+    decides, so finish returns the table's decision itself, equal to the complete rule's."""
+    team = {"StringEquals": {"aws:PrincipalTag/team": ["a", "b"]}}
+    tls = deny("*", "*", Sid="Tls", Condition={"Bool": {"aws:SecureTransport": "false"}})
+    both = [tls, allow("s3:GetObject", Condition=team), allow("s3:*", Sid="All")]  # two Allows: no solo decision
+    pset = PolicySet(identity=[compiled(doc(*both))])
+    caller = PrincipalRef(USER_ARN, ACCOUNT)
+    plain = evaluate(Request("s3:GetObject", "x", {"aws:PrincipalTag/team": "a", "aws:SecureTransport": "true"}), pset)
+    for context, account in (
+        ({"aws:PrincipalTag/team": ["a", "c"], "aws:SecureTransport": "true"}, None),
+        ({"aws:PrincipalTag/team": "a", "aws:SecureTransport": ["true"]}, None),
+        ({"aws:PrincipalTag/team": "a", "aws:SecureTransport": "true"}, ACCOUNT),
+    ):
+        request = Request("s3:GetObject", "x", context, caller, account)
+        _same(request, pset)
+        assert evaluate(request, pset) is plain
+    for context, account in (({"aws:SecureTransport": "true"}, None), ({"aws:PrincipalTag/team": "a"}, OTHER_ACCOUNT)):
+        request = Request("s3:GetObject", "x", context, caller, account)
+        _same(request, pset)
+        assert evaluate(request, pset) is not plain
