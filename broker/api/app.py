@@ -6,7 +6,9 @@ Routes are thin (STYLE.md habit 10): decode the protocol, call one service funct
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +232,24 @@ class BrokerApp(FastAPI):
     """
 
     _authorize_first: AuthorizeEndpoint | None = None
+    _telemetry_seen: tuple[object, ...] | None = None
+    _telemetry_on = True
+
+    def _telemetry_enabled(self) -> bool:
+        """``self._native_telemetry.enabled()``, asked again only when something it reads has changed.
+
+        It reads the app's telemetry settings, OpenTelemetry's three global providers and, while a provider
+        is unset, the ``OTEL_PYTHON_*_PROVIDER`` variable naming one; asking costs three failed
+        ``os.environ`` lookups per request (a ``KeyError`` each, ~30,000 instructions), comparing them a
+        few dictionary reads. Without the hooks (another OpenTelemetry or Python) it is asked every time.
+        """
+        if _telemetry_inputs is None:
+            return self._native_telemetry.enabled()
+        seen = _telemetry_inputs(self._native_telemetry.config)
+        if seen != self._telemetry_seen:
+            self._telemetry_on = self._native_telemetry.enabled()
+            self._telemetry_seen = _telemetry_inputs(self._native_telemetry.config)  # enabled() may set a provider
+        return self._telemetry_on
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -252,7 +272,7 @@ class BrokerApp(FastAPI):
             first = self._authorize_first
             if (
                 first is not None and MAX_BODY_SIZE_SCOPE_KEY not in scope and "fastapi.telemetry" not in scope
-                and not self._native_telemetry.enabled()
+                and not self._telemetry_enabled()
             ):
                 if self.root_path:
                     scope["root_path"] = self.root_path
@@ -260,6 +280,35 @@ class BrokerApp(FastAPI):
                 await first.answer_first(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def _otel_hooks() -> Callable[[Mapping[str, Any]], tuple[object, ...]] | None:
+    """What ``NativeTelemetry.enabled()`` reads, as one tuple (``None`` where the hooks are not there)."""
+    try:
+        import opentelemetry._logs._internal as logs
+        import opentelemetry.metrics._internal as metrics
+        import opentelemetry.trace as trace
+
+        t, m, lg = vars(trace), vars(metrics), vars(logs)  # the modules' live globals
+        environ: dict[Any, Any] = vars(os.environ)["_data"]  # what ``name in os.environ`` looks up
+        encode: Callable[[str], Any] = vars(os.environ)["encodekey"]
+        k1, k2, k3 = (encode(t["OTEL_PYTHON_TRACER_PROVIDER"]), encode(m["OTEL_PYTHON_METER_PROVIDER"]),
+                      encode(lg["_OTEL_PYTHON_LOGGER_PROVIDER"]))
+        for module, name in ((t, "_TRACER_PROVIDER"), (m, "_METER_PROVIDER"), (lg, "_LOGGER_PROVIDER")):
+            module[name]  # a KeyError: another OpenTelemetry
+    except (ImportError, KeyError):  # pragma: no cover - another OpenTelemetry or Python
+        return None
+    get = environ.get
+
+    def inputs(config: Mapping[str, Any]) -> tuple[object, ...]:
+        return (t["_TRACER_PROVIDER"], m["_METER_PROVIDER"], lg["_LOGGER_PROVIDER"], get(k1), get(k2), get(k3),
+                config["tracing"], config["metrics"], config["logs"], config["tracer_provider"],
+                config["meter_provider"], config["logger_provider"])
+
+    return inputs
+
+
+_telemetry_inputs = _otel_hooks()
 
 
 class QueryEndpoint:

@@ -44,7 +44,11 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Paths]:
 
 
 def _telemetry(app: Any, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app._native_telemetry, "enabled", lambda: on)
+    """FastAPI's native telemetry on (a tracer provider in the app's telemetry settings) or off."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    monkeypatch.setitem(app._native_telemetry.config, "tracer_provider", NoOpTracerProvider() if on else None)
+    assert app._native_telemetry.enabled() is on
 
 
 def _questions(world: World) -> list[bytes]:
@@ -187,3 +191,44 @@ def test_front_door_is_off_when_the_app_is_changed(world: World, api: AsgiClient
     assert _raw_call(app, [body], _signed_headers(world, body, _svc_creds(world)))[0] == 200
     assert (paths.front, paths.stack) == (0, 1)
     assert seen == (["/v1/authorize"] if change == "middleware" else [])
+
+
+def test_telemetry_is_asked_again_when_what_it_reads_changes(world: World, api: AsgiClient, paths: _Paths,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The front door's memo of ``enabled()``: a global provider set, the provider variable set, the settings."""
+    import os
+
+    import opentelemetry.trace as trace
+
+    app = api.app
+    body = json.dumps({"action": "example:GetThing", "resource": THING,
+                       "request": _described(world, world.assume())}).encode()
+    headers = _signed_headers(world, body, _svc_creds(world))
+
+    def ask() -> tuple[int, int]:
+        assert _raw_call(app, [body], headers)[0] == 200
+        return paths.front, paths.stack
+
+    assert ask() == (1, 0)
+    with monkeypatch.context() as patch:  # a global tracer provider (what the OpenTelemetry SDK's setup does)
+        patch.setattr(trace, "_TRACER_PROVIDER", trace.NoOpTracerProvider())
+        assert app._native_telemetry.enabled()
+        assert ask() == (1, 1)
+    assert ask() == (2, 1)
+    with monkeypatch.context() as patch:  # the app's own settings
+        patch.setitem(app._native_telemetry.config, "tracer_provider", trace.NoOpTracerProvider())
+        assert ask() == (2, 2)
+    assert ask() == (3, 2)
+    calls: list[bool] = []
+
+    def enabled() -> bool:  # what get_*_provider() does while no provider is set: look at the environment
+        calls.append(True)
+        return "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+    monkeypatch.setattr(app._native_telemetry, "enabled", enabled)
+    monkeypatch.setattr(app, "_telemetry_seen", None)
+    assert ask() == (4, 2) and ask() == (5, 2) and len(calls) == 1  # asked once, then remembered
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk")  # (not served: no such provider to load)
+    assert app._telemetry_enabled() is True and app._telemetry_enabled() is True and len(calls) == 2
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER")
+    assert ask() == (6, 2) and len(calls) == 3
