@@ -74,11 +74,11 @@ def _runner(policies: PolicySet, action: str) -> Runner | ByResource:
     elif nothing is None:  # never: a simple program has its "nothing applies" decision
         raise AssertionError("identity-only program without its default decision")
     elif isinstance(entry, IndexedEntry):
-        run = ByResource(entry, trust, nothing)
+        run = ByResource(entry, trust, nothing, plan)
     else:
         run = build_runner(entry, trust, nothing)
     if len(plan.runners) >= _RUNNER_LIMIT:
-        plan.runners.clear()
+        plan.forget_runners()
     plan.runners[action] = run
     return run
 

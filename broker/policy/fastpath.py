@@ -36,7 +36,7 @@ from types import BuiltinMethodType
 from broker.policy import reasons
 from broker.policy.matchers import ExactOrPrefix
 from broker.policy.model import Decision, Effect, MatchedStatement, Request
-from broker.policy.plan import IndexedEntry, Runner, Unit
+from broker.policy.plan import IndexedEntry, Plan, Runner, Unit
 
 __all__ = ["ByResource", "Runner", "build_runner", "shape_of", "source_for"]
 
@@ -321,15 +321,18 @@ class ByResource:
     prefix) and then remembered under the resource too, as that same function object, so the prefix search
     runs once per resource. This is a lookup memo (resource -> which statements can apply, a pure function of
     the policy set), never a decision: every condition and principal test still runs per request. Bounded:
-    emptied when it holds ``_TABLE_LIMIT`` resources, so a workload with more distinct resources only pays the
+    emptied when it holds ``_TABLE_LIMIT`` resources, or when the plan's memos together pass theirs
+    (``Plan.remember_resource``), so a workload with more distinct resources only pays the
     search again. ``evaluate`` reads ``functions.get(resource) or miss(resource)``, which is ``self[resource]``:
     ``functions`` is a plain dict because a dict subclass's subscript goes through CPython's generic
     ``__getitem__`` slot (about twice the instructions of the plain dict's ``get``)."""
 
-    __slots__ = ("_entry", "_nothing", "_prefixes", "_trust", "functions")
+    __slots__ = ("_entry", "_nothing", "_plan", "_prefixes", "_trust", "functions")
 
-    def __init__(self, entry: IndexedEntry, trust: bool, nothing: Decision) -> None:
+    def __init__(self, entry: IndexedEntry, trust: bool, nothing: Decision, plan: Plan) -> None:
         self._entry = entry
+        self._plan = plan
+        plan.by_resource.append(self)
         self._trust = trust
         self._nothing = nothing
         self._prefixes: dict[int, Runner] = {}
@@ -358,5 +361,10 @@ class ByResource:
         functions = self.functions
         if len(functions) >= _TABLE_LIMIT:
             functions.clear()
+        self._plan.remember_resource()
         functions[resource] = run
         return run
+
+    def forget(self) -> None:
+        """Forget every remembered resource (``Plan.remember_resource``); exact ARNs are found again too."""
+        self.functions.clear()

@@ -15,9 +15,11 @@ the statements that cannot match. Two refinements keep large sets fast:
   (``fastpath.ByResource``, which remembers the function per resource), so the units' resource tests run
   once per resource instead of on every request (``_worth_indexing``).
 
-The memo is bounded (emptied when full). A plan is attached to the ``PolicySet`` that asked for it and
-kept in a small module cache keyed by the compiled policies, so a caller that rebuilds an equal set per
-request still reuses it.
+The memo is bounded (emptied when full), and so is what the plan's ``ByResource`` objects remember
+together: at most ``RESOURCE_MEMO_LIMIT`` resources across all actions (``Plan.remember_resource``), so
+callers choosing actions and resources freely cannot grow a plan past a few megabytes. A plan is
+attached to the ``PolicySet`` that asked for it and kept in a small module cache keyed by the compiled
+policies, so a caller that rebuilds an equal set per request still reuses it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from broker.policy import reasons
 from broker.policy.compile import CompiledPolicy, CompiledStatement
@@ -49,6 +52,13 @@ __all__ = [
 IDENTITY, RESOURCE, BOUNDARY, SESSION = 0, 1, 2, 3
 _SET_NAMES: tuple[SetName, ...] = ("identity", "resource", "boundary", "session")
 _MEMO_LIMIT = 8192
+
+
+class Forgetful(Protocol):
+    def forget(self) -> None: ...
+
+RESOURCE_MEMO_LIMIT = 16384
+"""Resources remembered by all of one plan's ``ByResource`` objects together (~100 bytes each)."""
 _PLAN_CACHE_LIMIT = 2048
 _INDEX_FROM = 5  # units per action before a resource index pays for the complete rule (callgrind: 5 beats 3 and 8)
 
@@ -232,7 +242,8 @@ Program = tuple[Entry, bool, bool, Decision | None]
 
 
 class Plan:
-    __slots__ = ("has_boundary", "has_session", "memo", "must_allow", "programs", "runners", "sets")
+    __slots__ = ("by_resource", "has_boundary", "has_session", "memo", "must_allow", "programs", "resources_left",
+                 "runners", "sets")
 
     def __init__(self, policies: PolicySet) -> None:
         sets: list[tuple[int, CompiledPolicy]] = [(IDENTITY, p) for p in policies.identity]
@@ -248,6 +259,24 @@ class Plan:
         # What ``evaluate`` calls per action: a decision function, or for an indexed identity-only entry a
         # mapping from resource to decision function (``fastpath.ByResource``). Filled by ``evaluate``.
         self.runners: dict[str, object] = {}
+        # The ``ByResource`` objects among the runners (their memos share one bound, ``remember_resource``).
+        self.by_resource: list[Forgetful] = []
+        self.resources_left = RESOURCE_MEMO_LIMIT
+
+    def forget_runners(self) -> None:
+        """Empty the runner memo (it is full), with the per-resource memos it held."""
+        self.runners.clear()
+        self.by_resource.clear()
+        self.resources_left = RESOURCE_MEMO_LIMIT
+
+    def remember_resource(self) -> None:
+        """Count one more resource remembered by a ``ByResource`` of this plan; past the plan's bound every
+        one of them forgets its resources (each then pays its prefix search again, once per resource)."""
+        self.resources_left -= 1
+        if self.resources_left < 0:
+            for memo in self.by_resource:
+                memo.forget()
+            self.resources_left = RESOURCE_MEMO_LIMIT - 1
 
     def entry(self, action: str) -> Entry:
         """The units whose Action/NotAction covers ``action`` (lower-cased), memoised."""

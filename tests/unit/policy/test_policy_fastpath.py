@@ -303,3 +303,34 @@ def test_finish_answers_from_the_table_when_the_bit_set_alone_decides() -> None:
         request = Request("s3:GetObject", "x", context, caller, account)
         _same(request, pset)
         assert evaluate(request, pset) is not plain
+
+
+def test_the_resource_memos_of_one_plan_share_one_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Plan.remember_resource``: with ``Action: "*"`` every action gets its own ``ByResource``, each of which
+    may remember up to ``_TABLE_LIMIT`` resources; together they stay within ``RESOURCE_MEMO_LIMIT`` however many
+    actions and resources callers choose (without it: actions x 4,096 resources at ~100 bytes each), and the
+    decisions stay those of the complete rule while the memos are emptied and refilled."""
+    from broker.policy import fastpath
+    from broker.policy import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "RESOURCE_MEMO_LIMIT", 10)
+    statements = [allow("*", "arn:aws:s3:::bucket/*"), deny("s3:Delete*", "arn:aws:s3:::bucket/secret/*"),
+                  allow("s3:GetObject", "arn:aws:s3:::other/exact")]
+    pset = PolicySet(identity=[compiled(doc(*statements), policy_id="wide")])
+    plan = plan_for(pset)
+    actions = ["s3:GetObject", "s3:DeleteObject", "svc:Act1", "svc:Act2"]
+    seen = 0
+    for round_ in range(2):
+        for k in range(12):
+            for action in actions:
+                for resource in (f"arn:aws:s3:::bucket/k{k}", f"arn:aws:s3:::bucket/secret/{k}",
+                                 "arn:aws:s3:::other/exact", f"arn:aws:s3:::else/{k}"):
+                    request = Request(action, resource, {})
+                    assert evaluate(request, pset) == _complete(request, pset), (round_, action, resource)
+                    memos = [run for run in plan.runners.values() if isinstance(run, fastpath.ByResource)]
+                    held = sum(len(memo) for memo in memos)
+                    assert held <= 10
+                    seen = max(seen, len(memos))
+    assert seen >= 3  # several actions' memos, one bound
+    plan.forget_runners()
+    assert plan.runners == {} and plan.by_resource == [] and plan.resources_left == 10
