@@ -166,7 +166,8 @@ def in_process(tmp: Path) -> tuple[InProcess, dict[str, Any]]:
     stages: dict[str, Any] = {
         "  parse (one regex over the Authorization header)": lambda r: parse_usual(request),
         "  session open (cached, expiry checked)": lambda r: authn.open_token(usual[0], usual[9], now),
-        "  signature (canonical request + string to sign + HMAC)": lambda r: usual_signature(request, usual, mac),
+        "  signature (canonical request + string to sign + HMAC)": lambda r: usual_signature(
+            request, usual, mac, token_opened=True),  # as the PDP calls it: the token was opened first
         "  decide (prepared principal, normalised context)": lambda r: pdp.authorizer.decide_normalized(
             prepared, principal, r.action, r.resource, r.context, now, "", "bench/1", False, "us-east-1"),
     }
