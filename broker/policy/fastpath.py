@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from types import BuiltinMethodType
 
 from broker.policy import reasons
+from broker.policy.conditions.clause import Clause
 from broker.policy.matchers import ExactOrPrefix
 from broker.policy.model import Decision, Effect, MatchedStatement, Request
 from broker.policy.plan import IndexedEntry, Plan, Runner, Unit
@@ -60,6 +61,7 @@ _RESOURCE_TESTS: dict[str, str | None] = {
 _CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "cond")
 _KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keynot": "not T{i}(v)", "keynotin": "v not in T{i}"}
 _NEGATED = {"key": "keynot", "keyin": "keynotin"}
+_AND_CLAUSES = 4  # a statement with 2-4 plain clauses has them ANDed inline (``_and_block``); more: ``Q[i]``
 
 Shape = tuple[tuple[str, str], ...]
 _factories: dict[tuple[Shape, str], Callable[..., Runner]] = {}
@@ -75,13 +77,47 @@ def shape_of(unit: Unit) -> tuple[str, str]:
     else:
         resource = "any"
     if key is not None:
-        clause = statement.clauses[0]  # the statement's one clause with a fast test (``plan._condition_fields``)
-        condition = _key_form(clause.fast_match)
-        if clause.fast_negated:  # a negated operator: its positive matcher, negated inline (one call less)
-            condition = _NEGATED[condition]
+        condition = _clause_form(statement.clauses[0])  # its one clause with a fast test (``plan._condition_fields``)
+    elif cond is not None and 1 < len(statement.clauses) <= _AND_CLAUSES and all(
+        clause.fast_key is not None for clause in statement.clauses
+    ):  # several plain clauses: their fast tests ANDed inline, in order (``_and_block``)
+        condition = "&".join(_clause_form(clause) for clause in statement.clauses)
     else:
         condition = "cond" if cond is not None else "none"
     return resource, condition
+
+
+def _clause_form(clause: Clause) -> str:
+    """``key``/``keyin`` for a plain clause's positive matcher, ``keynot``/``keynotin`` for a negated operator's
+    (its positive matcher negated inline: one call less than ``fast_test``)."""
+    form = _key_form(clause.fast_match)
+    return _NEGATED[form] if clause.fast_negated else form
+
+
+def _clause_data(clause: Clause, form: str) -> object:
+    """What the generated test of ``form`` reads for ``clause``: the set of ``v in T``, else the callable."""
+    if form in ("keyin", "keynotin"):
+        return getattr(clause.fast_match, "__self__", None)
+    return clause.fast_match if form == "keynot" else clause.fast_test
+
+
+def _and_block(i: int, forms: Sequence[str], add: str) -> list[str]:
+    """Unit ``i``'s clauses ANDed as ``Q[i]`` (``matchers.all_hold``) ANDs them, stopping at the first false
+    one: while each value is one string its fast test runs inline; at the first value that is not (absent or
+    multivalued) ``Q[i]`` decides from the first clause on (the tests before it are pure and held, so it
+    reaches that clause with the same verdicts, records the missing key and raises as the inline tests would)."""
+    lines: list[str] = []
+    indent = ""
+    for j, form in enumerate(forms):
+        lines += [f"{indent}v = CTX.get(K{i}_{j})", f"{indent}if v.__class__ is str:"]
+        lines.append(f"{indent}    if {_KEY_TESTS[form].format(i=f'{i}_{j}')}:")
+        indent += "        "
+    lines.append(f"{indent}{add}")
+    for j in range(len(forms) - 1, -1, -1):
+        indent = "        " * j
+        lines += [f"{indent}else:", f"{indent}    if missing is None:", f"{indent}        missing = []"]
+        lines += [f"{indent}    if Q[{i}](CTX, missing):", f"{indent}        {add}"]
+    return lines
 
 
 def _key_form(test: object) -> str:
@@ -111,7 +147,9 @@ def source_for(shape: Shape, table: str) -> str:
     always = 0  # the bits of units that match every request (any resource, no condition): m starts with them
     for i, (resource, condition) in enumerate(shape):
         test = _RESOURCE_TESTS[resource]  # KeyError for an unknown token: nothing else is ever emitted
-        if condition not in _CONDITIONS:
+        forms = condition.split("&")
+        anded = 1 < len(forms) <= _AND_CLAUSES and all(form in _KEY_TESTS for form in forms)
+        if condition not in _CONDITIONS and not anded:
             raise ValueError(f"unknown condition shape {condition!r}")
         if test is None and condition == "none":
             always += 1 << i
@@ -126,6 +164,10 @@ def source_for(shape: Shape, table: str) -> str:
             inner += [f"        {add}", "else:", "    if missing is None:", "        missing = []"]
             inner += [f"    if Q[{i}](CTX, missing):", f"        {add}"]
             ctx_uses += 1
+        elif len(forms) > 1:
+            unpack += [f"{name}{i}_{j} = {name}[{i}][{j}]" for j in range(len(forms)) for name in ("K", "T")]
+            inner += _and_block(i, forms, add)
+            ctx_uses += len(forms)
         else:
             inner += ["if missing is None:", "    missing = []", f"if Q[{i}](CTX, missing):", f"    {add}"]
             ctx_uses += 1
@@ -293,17 +335,24 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
     factory = _factory(shape, tail.kind)
     tests: list[Callable[..., bool] | None] = []
     keyed: list[object] = []
+    keys: list[object] = []
     for unit, (resource, condition) in zip(units, shape, strict=True):
         tests.append(unit[0].res_test if resource == "test" else unit[6])
-        if condition in ("keyin", "keynotin"):
-            keyed.append(getattr(unit[0].clauses[0].fast_match, "__self__", None))
+        clauses = unit[0].clauses
+        if condition in _KEY_TESTS:
+            keys.append(unit[7])
+            keyed.append(_clause_data(clauses[0], condition))
+        elif "&" in condition:
+            keys.append(tuple(clause.fast_key for clause in clauses))
+            keyed.append(tuple(_clause_data(c, form) for c, form in zip(clauses, condition.split("&"), strict=True)))
         else:
-            keyed.append(unit[0].clauses[0].fast_match if condition == "keynot" else unit[8])
+            keys.append(None)
+            keyed.append(unit[8])
     return factory(
         [unit[4] for unit in units],
         [unit[5] for unit in units],
         tests,
-        [unit[7] for unit in units],
+        keys,
         keyed,
         tuple(unit[9] for unit in units),
         tuple(1 << i if unit[10] else 0 for i, unit in enumerate(units)),
