@@ -47,6 +47,7 @@ _FULL_TABLE_UNITS = 4  # up to 2**4 bit sets: every decision built with the func
 _LIST_TABLE_UNITS = 8  # up to 2**8: a list indexed by the bit set, filled on first use; beyond, a dict
 _TABLES = ("full", "list", "dict")
 _TABLE_LIMIT = 4096
+_MISSING_LIMIT = 32  # decisions remembered per unit list for (bit set, missing keys): see ``_Tail.finish``
 _FACTORY_LIMIT = 1024
 _new = tuple.__new__
 
@@ -226,7 +227,7 @@ class _Tail:
     the per-unit records, Deny flags and single-unit decisions, the action's trust flag and its
     "nothing applies" decision, and the table of decisions by bit set (``kind``: see ``source_for``)."""
 
-    __slots__ = ("deny", "kind", "nothing", "records", "solo", "table", "trust")
+    __slots__ = ("deny", "kind", "nothing", "records", "solo", "table", "trust", "with_missing")
 
     def __init__(self, units: Sequence[Unit], trust: bool, nothing: Decision) -> None:
         self.records = tuple(unit[2] for unit in units)
@@ -234,6 +235,7 @@ class _Tail:
         self.solo = tuple(unit[12] for unit in units)
         self.trust = trust
         self.nothing = nothing
+        self.with_missing: dict[tuple[int | str, ...], Decision] = {}
         count = len(units)
         self.table: list[Decision | None] | dict[int, Decision]
         if count <= _FULL_TABLE_UNITS:
@@ -253,11 +255,24 @@ class _Tail:
 
     def finish(self, request: Request, m: int, missing: list[str] | None, errors: list[str] | None) -> Decision:
         """The decision for bit set ``m`` when the table has none or may not be used: remembered in the
-        table when nothing but ``m`` decided it (no missing key, no error, same account)."""
+        table when nothing but ``m`` decided it (no missing key, no error, same account), and in
+        ``with_missing`` when ``m`` and the missing keys did (no error, same account). Either way every test
+        of the request has run: these are decisions by test outcome, never by request."""
         account = request.resource_account
         principal = request.principal
         cross = account is not None and principal is not None and principal.account != account
         table = self.table
+        if missing and errors is None and not cross:
+            # Keys were missing: the bit set and the missing keys (condition keys as the policy spells them, in
+            # the order the tests met them) decide, remembered per that pair (bounded, policy data only).
+            key: tuple[int | str, ...] = (m, *missing)
+            found = self.with_missing.get(key)
+            if found is None:
+                found = self._decide(m, False, missing, None)
+                if len(self.with_missing) >= _MISSING_LIMIT:
+                    self.with_missing.clear()
+                self.with_missing[key] = found
+            return found
         if not missing and errors is None and not cross:
             # A multivalued key (``missing`` then an empty list) or the caller's own account named: the bit
             # set alone decides after all, as the table's decision when it has one.

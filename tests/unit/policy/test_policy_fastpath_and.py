@@ -142,3 +142,39 @@ def test_a_clause_that_raises_is_reported_as_by_the_complete_rule(monkeypatch: p
             for context in _contexts([IP, TEAM]):
                 errors += bool(_same(Request("s3:GetObject", "x", context), pset).errors)
             assert errors
+
+
+def test_decisions_with_missing_keys_are_kept_per_bit_set_and_missing_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_Tail.finish``: with keys missing (no error, same account) the bit set and the missing keys decide; the
+    decision is kept per that pair (so a second request with the same outcome gets the same object) and equals
+    the complete rule; another missing key, bit set, account or an error gives another decision; the memo is
+    bounded (``_MISSING_LIMIT``) and decisions stay those of the complete rule while it is emptied."""
+    from broker.policy import fastpath
+
+    monkeypatch.setattr(fastpath, "_MISSING_LIMIT", 2)
+    statements = [
+        deny("s3:*", Sid="Team", Condition={"StringNotEquals": {TEAM: "a"}}),
+        allow("s3:GetObject", Sid="Ip", Condition={"IpAddress": {IP: "10.0.0.0/8"}}),
+        allow("s3:GetObject", Sid="Project", Condition={"StringLike": {PROJECT: "p*"}}),
+    ]
+    pset = PolicySet(identity=[compiled(doc(*statements))])
+    caller = PrincipalRef(USER_ARN, ACCOUNT)
+
+    def decide(context: dict[str, Any], account: str | None = None) -> Decision:
+        request = Request("s3:GetObject", "x", context, caller, account)
+        _same(request, pset)
+        return evaluate(request, pset)
+
+    no_team = decide({IP: "10.0.0.1", PROJECT: "p"})
+    assert no_team.effect == "ExplicitDeny" and no_team.missing_context_keys == (TEAM,)
+    assert decide({IP: "10.2.0.1", PROJECT: "p2"}) is no_team
+    no_ip = decide({TEAM: "a", PROJECT: "p"})
+    assert no_ip.effect == "Allow" and no_ip.missing_context_keys == (IP,) and no_ip is not no_team
+    assert decide({TEAM: "a", PROJECT: "q"}).effect == "ImplicitDeny"  # bit set differs, same missing key
+    assert decide({TEAM: "a", PROJECT: "p1"}) is not no_ip  # the memo of 2 was emptied
+    assert decide({TEAM: "a"}).missing_context_keys == (IP, PROJECT)
+    other = decide({IP: "10.0.0.1", PROJECT: "p"}, OTHER_ACCOUNT)
+    assert other is not decide({IP: "10.0.0.1", PROJECT: "p"}, OTHER_ACCOUNT)  # another account: built each time
+    for context in _contexts([TEAM, IP, PROJECT]):
+        for account in (None, ACCOUNT, OTHER_ACCOUNT):
+            decide(context, account)
