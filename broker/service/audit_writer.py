@@ -16,6 +16,13 @@ bad event fails only its own request. Operations may defer small writes into the
 
 Mutating IAM operations keep their same-transaction event (``service/dispatch.py``); only operations the
 dispatcher runs on its cache-only path (``service/fast_path.py``) use this writer.
+
+When the thread is idle, a loop iteration's events (without deferred writes) are first offered to the
+store's ``append_audit_now``, which stores them on the event loop itself if that cannot wait (SQLite file
+with the background WAL checkpointer running, write lock free at that instant: ``SqlStore.append_audit_now``)
+and otherwise declines with nothing stored; then they go to the thread as above. A lone request thus skips
+the two thread hand-overs and their GIL round trips (issue 5: ~0.2 ms of CPU per request at 900 requests/s
+in an open loop). The guarantee is the same either way: the request answers after its event committed.
 """
 
 from __future__ import annotations
@@ -79,6 +86,9 @@ class AuditWriter:
         """Batches committed (for tests and benchmarks)."""
         self.events = 0
         """Events committed (for tests and benchmarks)."""
+        self.direct = 0
+        """Batches stored on the event loop without the thread (:meth:`_store_now`; for tests and benchmarks)."""
+        self._now: Callable[[Sequence[Mapping[str, Any]]], bool] | None = getattr(store, "append_audit_now", None)
 
     def submit(self, event: Mapping[str, Any], deferred: Sequence[DeferredWrite] = ()) -> Future[None]:
         """Queue ``event`` (already redacted, not changed afterwards); the future resolves when it is
@@ -105,6 +115,11 @@ class AuditWriter:
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         tick = self._ticks.pop(loop)
+        if self._store_now(tick.items):
+            for item in tick.items:
+                _settle(item, None)
+            _finish(tick.done)
+            return
 
         def settled() -> None:
             try:
@@ -121,6 +136,25 @@ class AuditWriter:
             for item in tick.items:
                 item.future.set_exception(closed)
             _finish(tick.done)
+
+    def _store_now(self, items: list[_Item]) -> bool:
+        """Store one loop iteration's events on the loop itself, when the store can do it without waiting
+        (``append_audit_now``) and the thread has nothing queued or in hand (events are not stored ahead of
+        earlier ones, and a busy thread keeps forming batches); ``False``: nothing stored, hand them over.
+        The flags are read without the lock: a stale read only costs a refused attempt or a hand-over."""
+        now = self._now
+        if now is None or self._closed or self._queue or not (self._idle or self._thread is None):
+            return False
+        if any(item.deferred for item in items):
+            return False
+        try:
+            stored = now([item.event for item in items])
+        except Exception:  # nothing stored: the thread tries again, and fails the requests if it must
+            _log.warning("storing audit events on the event loop failed; handing them to the writer", exc_info=True)
+            return False
+        if stored:
+            self._count(len(items), direct=True)
+        return stored
 
     def _enqueue(self, items: list[_Item]) -> None:
         with self._cond:
@@ -171,10 +205,15 @@ class AuditWriter:
             for item in batch:  # one at a time: a bad event fails its own request only
                 self._commit([item])
             return
-        self.batches += 1
-        self.events += len(batch)
+        self._count(len(batch))
         for item in batch:
             _settle(item, None)
+
+    def _count(self, events: int, *, direct: bool = False) -> None:
+        with self._cond:  # the loop and the thread both count
+            self.batches += 1
+            self.events += events
+            self.direct += direct
 
     def _store(self, batch: list[_Item]) -> None:
         append = getattr(self.store, "append_audit", None)  # a store's leaner path for events alone

@@ -107,6 +107,12 @@ class WalCheckpointer:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def commits_checkpoint(self) -> bool:
+        """Whether a commit on a pooled connection may run SQLite's auto-checkpoint now (it may not while the
+        thread runs; it may again once it stopped or died)."""
+        return self._autocheckpoint != 0
+
     def _on_checkout(self, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         wanted = self._autocheckpoint
         if record.info.get("wal_autocheckpoint") != wanted:

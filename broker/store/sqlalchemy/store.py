@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from broker.store.sqlalchemy.checkpoint import WalCheckpointer
-    from broker.store.sqlalchemy.repositories.audit import AuditRepository
+    from broker.store.sqlalchemy.repositories.audit import AuditRepository, WaitFreeAppend
     from broker.store.sqlalchemy.repositories.iam import IamRepository
     from broker.store.sqlalchemy.repositories.providers import ProviderRepository
     from broker.store.sqlalchemy.repositories.security import SecurityRepository
@@ -58,10 +58,17 @@ class SqlStore:
         self._checkpointer: WalCheckpointer | None = None
         self._append: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
         """The audit writer's one-statement batch for the drivers that have it (issue 5)."""
-        from broker.store.sqlalchemy.repositories.audit import SingleStatementAppend
+        self._append_now: WaitFreeAppend | None = None
+        """The same batch for a caller that must not wait (SQLite only; :meth:`append_audit_now`)."""
+        from broker.store.sqlalchemy.repositories.audit import SingleStatementAppend, WaitFreeAppend
 
         if engine.dialect.driver in SingleStatementAppend.drivers:
-            self._append = SingleStatementAppend(engine)
+            self._append = append = SingleStatementAppend(engine)
+            from broker.store.sqlalchemy.checkpoint import sqlite_file
+
+            path = sqlite_file(engine)
+            if path is not None:
+                self._append_now = WaitFreeAppend(append, path)
 
     @contextmanager
     def transaction(self) -> Iterator[SqlUnitOfWork]:
@@ -84,6 +91,20 @@ class SqlStore:
         with self.engine.begin() as connection:
             append_events(connection, events)
 
+    def append_audit_now(self, events: Sequence[Mapping[str, Any]]) -> bool:
+        """Store ``events`` in one transaction of their own if that needs no waiting (issue 5): ``True`` once
+        they are committed, ``False`` (nothing stored) when it would have to wait for a lock, a checkpoint or
+        the network, so the caller (the audit writer, on the event loop) hands them to a thread instead.
+
+        Only a SQLite file whose WAL is checkpointed by this store's running :class:`WalCheckpointer` qualifies:
+        there a commit appends to the WAL without syncing (``synchronous=NORMAL``) and never checkpoints, and
+        :class:`WaitFreeAppend` does not wait for the write lock. PostgreSQL always answers ``False`` (every
+        commit is a round trip and a WAL flush on the server). Raises on other errors, with nothing stored."""
+        checkpointer = self._checkpointer
+        if self._append_now is None or checkpointer is None or checkpointer.commits_checkpoint:
+            return False
+        return self._append_now(events)
+
     def wal_checkpointer(self) -> WalCheckpointer | None:
         """The store's background WAL checkpointer (one per store; started by ``broker serve``), or ``None``
         when the store is not a SQLite file (``store/sqlalchemy/checkpoint.py``)."""
@@ -96,6 +117,8 @@ class SqlStore:
         return self._checkpointer
 
     def dispose(self) -> None:
+        if self._append_now is not None:
+            self._append_now.close()
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 
-__all__ = ["AuditRepository", "SingleStatementAppend", "append_events"]
+__all__ = ["AuditRepository", "SingleStatementAppend", "WaitFreeAppend", "append_events"]
 
 _TABLE: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _INSERT = insert(_TABLE)
@@ -98,11 +100,8 @@ class SingleStatementAppend:
         self._head, self._row = head + " VALUES ", row
         self._sql: dict[int, str] = {}
 
-    def __call__(self, events: Sequence[Mapping[str, Any]]) -> bool:
-        if not events:
-            return True
-        if len(events) > self.max_rows:
-            return False
+    def statement(self, events: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]]:
+        """The multi-row ``INSERT`` for ``events`` (1 to :attr:`max_rows` of them) and its parameters."""
         params: list[Any] = []
         for event in events:
             values = _values(event)
@@ -112,6 +111,14 @@ class SingleStatementAppend:
         sql = self._sql.get(len(events))
         if sql is None:
             sql = self._sql[len(events)] = self._head + ", ".join([self._row] * len(events))
+        return sql, params
+
+    def __call__(self, events: Sequence[Mapping[str, Any]]) -> bool:
+        if not events:
+            return True
+        if len(events) > self.max_rows:
+            return False
+        sql, params = self.statement(events)
         pooled = self.engine.raw_connection()
         try:
             connection = pooled.driver_connection
@@ -132,6 +139,78 @@ class SingleStatementAppend:
         finally:
             pooled.close()
         return True
+
+
+class WaitFreeAppend:
+    """:class:`SingleStatementAppend` on a SQLite file for a caller that must not wait: the event loop (issue 5).
+
+    The statement runs on a connection of its own, outside the pool (a checkout could wait for a free
+    connection), opened with ``busy_timeout=0``: when another connection holds the write lock (the audit
+    writer's thread, a ``RESTART`` or ``TRUNCATE`` checkpoint, another process) SQLite answers
+    ``SQLITE_BUSY`` at once instead of sleeping in its busy handler, nothing is stored, and the call returns
+    ``False`` so that the caller hands the events to a thread that may wait
+    (https://www.sqlite.org/rescode.html#busy, https://www.sqlite.org/pragma.html#pragma_busy_timeout).
+    The connection has the pool's ``synchronous=NORMAL`` (a WAL commit appends without syncing) and
+    ``wal_autocheckpoint=0`` (its commits never checkpoint), and it is used only on a database already in
+    WAL mode: callers use it only while a ``WalCheckpointer`` runs (:meth:`SqlStore.append_audit_now`).
+    One caller at a time; a concurrent second caller gets ``False``. Any other error is raised, with
+    nothing stored (the statement is its own transaction, as in :class:`SingleStatementAppend`).
+    """
+
+    def __init__(self, append: SingleStatementAppend, path: str) -> None:
+        if append.engine.dialect.driver != "pysqlite":
+            raise ValueError("a wait-free append exists for SQLite only")
+        self._append = append
+        self.path = path
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._usable = True
+        self.busy = 0
+        """Attempts refused because another connection held a lock (for tests and benchmarks)."""
+
+    def __call__(self, events: Sequence[Mapping[str, Any]]) -> bool:
+        if not events:
+            return True
+        if len(events) > self._append.max_rows or not self._usable or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            connection = self._connection or self._open()
+            if connection is None:
+                return False
+            sql, params = self._append.statement(events)
+            try:
+                connection.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                self.busy += 1
+                return False
+            return True
+        finally:
+            self._lock.release()
+
+    def _open(self) -> sqlite3.Connection | None:
+        connection = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA busy_timeout=0")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        if str(mode).lower() != "wal":  # a rollback journal syncs on every commit: never on the caller's thread
+            connection.close()
+            self._usable = False
+            return None
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()
 
 
 class AuditRepository:
