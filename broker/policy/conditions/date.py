@@ -73,17 +73,29 @@ def _equals(values: Sequence[str]) -> Matcher:
     return match
 
 
-def _compare(
-    pick: Callable[[list[float]], float], test: Callable[[float, float], bool]
-) -> Callable[[Sequence[str]], Matcher]:
+def _compare(pick: Callable[[list[float]], float], test: str) -> Callable[[Sequence[str]], Matcher]:
+    """``test``: ``<``, ``<=``, ``>`` or ``>=``, written into each matcher (no comparison function per call)."""
+
     def build(values: Sequence[str]) -> Matcher:
         bound = pick(_policy_dates(values))
 
-        def match(value: str) -> bool:
+        def lt(value: str) -> bool:
             moment = parse_date(value)
-            return moment is not None and test(moment, bound)
+            return moment is not None and moment < bound
 
-        return match
+        def le(value: str) -> bool:
+            moment = parse_date(value)
+            return moment is not None and moment <= bound
+
+        def gt(value: str) -> bool:
+            moment = parse_date(value)
+            return moment is not None and moment > bound
+
+        def ge(value: str) -> bool:
+            moment = parse_date(value)
+            return moment is not None and moment >= bound
+
+        return {"<": lt, "<=": le, ">": gt, ">=": ge}[test]
 
     return build
 
@@ -91,8 +103,8 @@ def _compare(
 OPERATORS = (
     Operator("DateEquals", "Date", False, _equals),
     Operator("DateNotEquals", "Date", True, _equals),
-    Operator("DateLessThan", "Date", False, _compare(max, lambda x, b: x < b)),
-    Operator("DateLessThanEquals", "Date", False, _compare(max, lambda x, b: x <= b)),
-    Operator("DateGreaterThan", "Date", False, _compare(min, lambda x, b: x > b)),
-    Operator("DateGreaterThanEquals", "Date", False, _compare(min, lambda x, b: x >= b)),
+    Operator("DateLessThan", "Date", False, _compare(max, "<")),
+    Operator("DateLessThanEquals", "Date", False, _compare(max, "<=")),
+    Operator("DateGreaterThan", "Date", False, _compare(min, ">")),
+    Operator("DateGreaterThanEquals", "Date", False, _compare(min, ">=")),
 )

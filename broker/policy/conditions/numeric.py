@@ -19,7 +19,11 @@ _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
 def parse_number(text: str) -> float | None:
-    """A finite decimal number, or ``None``."""
+    """A finite decimal number, or ``None``. A string of ASCII digits only (``isascii`` first: ``isdigit``
+    alone also takes ``²`` and other Unicode digits) is one of the regular expression's numbers without
+    surrounding space, so it goes to ``float`` directly (two method calls instead of ``strip`` and a match)."""
+    if text.isascii() and text.isdigit():
+        return float(text)
     text = text.strip()
     if not _NUMBER.match(text):
         return None
@@ -45,17 +49,29 @@ def _equals(values: Sequence[str]) -> Matcher:
     return match
 
 
-def _compare(
-    pick: Callable[[list[float]], float], test: Callable[[float, float], bool]
-) -> Callable[[Sequence[str]], Matcher]:
+def _compare(pick: Callable[[list[float]], float], test: str) -> Callable[[Sequence[str]], Matcher]:
+    """``test``: ``<``, ``<=``, ``>`` or ``>=``, written into each matcher (no comparison function per call)."""
+
     def build(values: Sequence[str]) -> Matcher:
         bound = pick(_policy_numbers(values))
 
-        def match(value: str) -> bool:
+        def lt(value: str) -> bool:
             number = parse_number(value)
-            return number is not None and test(number, bound)
+            return number is not None and number < bound
 
-        return match
+        def le(value: str) -> bool:
+            number = parse_number(value)
+            return number is not None and number <= bound
+
+        def gt(value: str) -> bool:
+            number = parse_number(value)
+            return number is not None and number > bound
+
+        def ge(value: str) -> bool:
+            number = parse_number(value)
+            return number is not None and number >= bound
+
+        return {"<": lt, "<=": le, ">": gt, ">=": ge}[test]
 
     return build
 
@@ -64,8 +80,8 @@ OPERATORS = (
     Operator("NumericEquals", "Numeric", False, _equals),
     Operator("NumericNotEquals", "Numeric", True, _equals),
     # x < any of the values  <=>  x < max(values); x > any  <=>  x > min(values)
-    Operator("NumericLessThan", "Numeric", False, _compare(max, lambda x, b: x < b)),
-    Operator("NumericLessThanEquals", "Numeric", False, _compare(max, lambda x, b: x <= b)),
-    Operator("NumericGreaterThan", "Numeric", False, _compare(min, lambda x, b: x > b)),
-    Operator("NumericGreaterThanEquals", "Numeric", False, _compare(min, lambda x, b: x >= b)),
+    Operator("NumericLessThan", "Numeric", False, _compare(max, "<")),
+    Operator("NumericLessThanEquals", "Numeric", False, _compare(max, "<=")),
+    Operator("NumericGreaterThan", "Numeric", False, _compare(min, ">")),
+    Operator("NumericGreaterThanEquals", "Numeric", False, _compare(min, ">=")),
 )
