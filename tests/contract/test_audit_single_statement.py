@@ -55,7 +55,7 @@ def _both(store: SqlStore, rng: random.Random, size: int, start: int) -> None:
     seed = rng.random()
     fast = [_random_event(random.Random(seed), start + i, "f") for i in range(size)]
     general = [_random_event(random.Random(seed), start + i, "g") for i in range(size)]
-    assert SingleStatementAppend(store.engine)(fast)
+    assert SingleStatementAppend(store.engine)(fast)  # PostgreSQL: the connection it kept is closed with it
     with store.engine.begin() as connection:
         append_events(connection, general)
 
@@ -99,3 +99,25 @@ def test_a_failing_row_stores_none_of_its_batch(store: SqlStore) -> None:
         else:
             assert driver.autocommit is False  # type: ignore[union-attr]
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_postgresql_keeps_one_connection_and_replaces_a_broken_one(store: SqlStore) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes a pooled connection per batch")
+    append = SingleStatementAppend(store.engine)
+    rng = random.Random(11)
+    assert append([_random_event(rng, 0, "f")])
+    held = append._held
+    assert held is not None and held.autocommit
+    clash = _random_event(random.Random(11), 0, "f")
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        append([clash])  # a failed statement leaves the connection usable: nothing to roll back
+    assert append([_random_event(rng, 1, "f")])
+    assert append._held is held and append.reconnects == 0
+    with store.engine.begin() as admin:  # the server ends the session (restart, idle timeout, ...)
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": held.info.backend_pid})
+    assert append([_random_event(rng, 2, "f")])  # sent once more on a fresh connection
+    assert append.reconnects == 1 and append._held is not held and held.closed
+    assert [row[0] for row in _rows(store, "f")] == ["x-0000", "x-0001", "x-0002"]
+    append.close()
+    assert append._held is None

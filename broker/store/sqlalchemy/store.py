@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from broker.store.sqlalchemy.checkpoint import WalCheckpointer
-    from broker.store.sqlalchemy.repositories.audit import AuditRepository, WaitFreeAppend
+    from broker.store.sqlalchemy.repositories.audit import AuditRepository, SingleStatementAppend, WaitFreeAppend
     from broker.store.sqlalchemy.repositories.iam import IamRepository
     from broker.store.sqlalchemy.repositories.providers import ProviderRepository
     from broker.store.sqlalchemy.repositories.security import SecurityRepository
@@ -56,7 +56,7 @@ class SqlStore:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._checkpointer: WalCheckpointer | None = None
-        self._append: Callable[[Sequence[Mapping[str, Any]]], bool] | None = None
+        self._append: SingleStatementAppend | None = None
         """The audit writer's one-statement batch for the drivers that have it (issue 5)."""
         self._append_now: WaitFreeAppend | None = None
         """The same batch for a caller that must not wait (SQLite only; :meth:`append_audit_now`)."""
@@ -117,6 +117,8 @@ class SqlStore:
         return self._checkpointer
 
     def dispose(self) -> None:
+        if self._append is not None:
+            self._append.close()
         if self._append_now is not None:
             self._append_now.close()
         if self._checkpointer is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +100,47 @@ class SingleStatementAppend:
             raise ValueError(f"unexpected VALUES form: {row!r}")
         self._head, self._row = head + " VALUES ", row
         self._sql: dict[int, str] = {}
+        self._held_lock = threading.Lock()
+        self._held: Any = None
+        self._close_held: Callable[[], object] = lambda: None
+        """PostgreSQL: a connection kept in autocommit mode for these statements (see :meth:`_execute_held`)."""
+        self.reconnects = 0
+        """Held connections found broken and replaced (for tests)."""
+
+    def _execute_held(self, sql: str, params: list[Any]) -> None:
+        """Run the statement on the held PostgreSQL connection, opened from the pool (pre-pinged) and kept out
+        of it: each batch then costs one round trip instead of a checkout, the pool's pre-ping round trip and
+        two autocommit switches (issue 5: ~100 µs CPU and ~150 µs wall per one-event batch on loopback).
+
+        A connection found broken (server restart, idle timeout, network) is replaced and the statement sent
+        once more on a fresh one. If the first attempt had in fact committed before the connection broke, the
+        second one fails on the unique ``event_id`` and the batch is reported failed: the callers fail closed
+        and the event is stored once."""
+        connection = self._held
+        if connection is not None:
+            try:
+                connection.execute(sql, params)
+                return
+            except Exception:
+                if not (connection.broken or connection.closed):
+                    raise  # the statement failed; the connection stays usable (autocommit: no transaction)
+                self._held = None
+                self.reconnects += 1
+                self._close_held()
+        pooled = self.engine.raw_connection()
+        connection = pooled.driver_connection
+        assert connection is not None  # a checked-out pool entry holds its DBAPI connection
+        pooled.detach()  # ours until close(); the pool opens another when it needs one
+        connection.autocommit = True
+        self._held = connection
+        self._close_held = weakref.finalize(self, connection.close)  # closed with us if nobody calls close()
+        connection.execute(sql, params)
+
+    def close(self) -> None:
+        """Close the held connection (the store's ``dispose``)."""
+        with self._held_lock:
+            self._held = None
+            self._close_held()
 
     def statement(self, events: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]]:
         """The multi-row ``INSERT`` for ``events`` (1 to :attr:`max_rows` of them) and its parameters."""
@@ -119,6 +161,12 @@ class SingleStatementAppend:
         if len(events) > self.max_rows:
             return False
         sql, params = self.statement(events)
+        if not self._sqlite and self._held_lock.acquire(blocking=False):
+            try:
+                self._execute_held(sql, params)
+            finally:
+                self._held_lock.release()
+            return True
         pooled = self.engine.raw_connection()
         try:
             connection = pooled.driver_connection
