@@ -59,7 +59,15 @@ _RESOURCE_TESTS: dict[str, str | None] = {
     "test": "S{i}(resource)",
     "ctx": "S{i}(resource, ctx)",
 }
-_CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "cond")
+_CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "keyip", "keynotip", "cond")
+# An IpAddress/NotIpAddress clause whose ranges are whole octets (``ip.build_ip``'s ``match_prefix``), written
+# inline: the address prefix test, then the strict address check in a ``try`` (one Python frame less).
+_IP_TESTS = {
+    "keyip": ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):",
+              "        pass", "    else:", "        {add}"],
+    "keynotip": ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):",
+                 "        {add}", "else:", "    {add}"],
+}
 _KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keynot": "not T{i}(v)", "keynotin": "v not in T{i}"}
 _NEGATED = {"key": "keynot", "keyin": "keynotin"}
 _AND_CLAUSES = 4  # a statement with 2-4 plain clauses has them ANDed inline (``_and_block``); more: ``Q[i]``
@@ -78,7 +86,10 @@ def shape_of(unit: Unit) -> tuple[str, str]:
     else:
         resource = "any"
     if key is not None:
-        condition = _clause_form(statement.clauses[0])  # its one clause with a fast test (``plan._condition_fields``)
+        clause = statement.clauses[0]  # its one clause with a fast test (``plan._condition_fields``)
+        condition = _clause_form(clause)
+        if condition in ("key", "keynot") and getattr(clause.fast_match, "ipv4", None) is not None:
+            condition = "keynotip" if clause.fast_negated else "keyip"
     elif cond is not None and 1 < len(statement.clauses) <= _AND_CLAUSES and all(
         clause.fast_key is not None for clause in statement.clauses
     ):  # several plain clauses: their fast tests ANDed inline, in order (``_and_block``)
@@ -159,6 +170,13 @@ def source_for(shape: Shape, table: str) -> str:
         inner: list[str] = []
         if condition == "none":
             inner.append(add)
+        elif condition in _IP_TESTS:
+            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}][0]", f"P{i} = T[{i}][1]"]
+            inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:"]
+            inner += ["    " + line.format(i=i, add=add) for line in _IP_TESTS[condition]]
+            inner += ["else:", "    if missing is None:", "        missing = []"]
+            inner += [f"    if Q[{i}](CTX, missing):", f"        {add}"]
+            ctx_uses += 1
         elif condition in _KEY_TESTS:
             unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]"]
             inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
@@ -213,7 +231,8 @@ def _factory(shape: Shape, table: str) -> Callable[..., Runner]:
     found = _factories.get((shape, table))
     if found is not None:
         return found
-    namespace: dict[str, object] = {"__builtins__": {"Exception": Exception, "str": str}}
+    builtins = {"Exception": Exception, "OSError": OSError, "ValueError": ValueError, "str": str}
+    namespace: dict[str, object] = {"__builtins__": builtins}
     exec(compile(source_for(shape, table), "<broker.policy.fastpath>", "exec"), namespace)  # noqa: S102
     factory: Callable[..., Runner] = namespace["factory"]  # type: ignore[assignment]
     if len(_factories) >= _FACTORY_LIMIT:
@@ -357,6 +376,9 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
         if condition in _KEY_TESTS:
             keys.append(unit[7])
             keyed.append(_clause_data(clauses[0], condition))
+        elif condition in _IP_TESTS:
+            keys.append(unit[7])
+            keyed.append(clauses[0].fast_match.ipv4)  # type: ignore[union-attr]
         elif "&" in condition:
             keys.append(tuple(clause.fast_key for clause in clauses))
             keyed.append(tuple(_clause_data(c, form) for c, form in zip(clauses, condition.split("&"), strict=True)))

@@ -259,7 +259,7 @@ def test_generated_prologue_and_epilogue_forms_agree() -> None:
     [
         ({"StringNotEquals": {"aws:PrincipalTag/team": ["a", "b"]}}, "keynotin"),
         ({"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "::1/128"]}}, "keynot"),
-        ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, "keynot"),
+        ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/12"}}, "keynot"),  # /8: keynotip
         ({"StringNotLike": {"aws:PrincipalTag/team": "a*"}}, "keynot"),
         ({"StringEquals": {"aws:PrincipalTag/team": "a"}}, "keyin"),
     ],

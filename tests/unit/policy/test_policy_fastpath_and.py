@@ -178,3 +178,50 @@ def test_decisions_with_missing_keys_are_kept_per_bit_set_and_missing_keys(monke
     for context in _contexts([TEAM, IP, PROJECT]):
         for account in (None, ACCOUNT, OTHER_ACCOUNT):
             decide(context, account)
+
+
+ADDRESSES: list[Any] = [
+    None, "10.1.2.3", "10.0.0.0", "10.255.255.255", "192.0.2.7", "8.8.8.8", "10.1.2.03", "10.1.2", "10.1.2.3.4",
+    "10.1.2.256", "10.1.2.3 ", "10.\u0661.2.3", "10.1.2.3\x00", "10.1.2.\ud800", "10.", "", "::1", "::ffff:10.1.2.3",
+    ["10.1.2.3", "8.8.8.8"], ["8.8.8.8"], [],
+]
+
+
+@pytest.mark.parametrize(
+    ("operator", "ranges", "form"),
+    [
+        ("IpAddress", ["10.0.0.0/8"], "keyip"),
+        ("IpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "keyip"),
+        ("NotIpAddress", ["10.0.0.0/8", "192.0.2.0/24"], "keynotip"),
+        ("NotIpAddress", ["10.0.0.0/12"], "keynot"),  # not whole octets: the matcher is called
+        ("IpAddress", ["10.0.0.0/8", "::1/128"], "key"),
+    ],
+)
+def test_whole_octet_address_ranges_are_tested_inline(operator: str, ranges: list[str], form: str) -> None:
+    """An IpAddress/NotIpAddress clause whose ranges are whole octets is written as the prefix test and the strict
+    address check in place (``ip.build_ip``'s ``match_prefix`` as data); decisions equal the complete rule's on
+    valid, malformed, IPv6, multivalued, empty and missing addresses, for a Deny and an Allow."""
+    for make in (allow, deny):
+        statement = make("s3:GetObject", Condition={operator: {IP: ranges}})
+        pset = PolicySet(identity=[compiled(doc(statement, allow("s3:*")))])
+        for value in ADDRESSES:
+            _same(Request("s3:GetObject", "arn:aws:s3:::b/k", {} if value is None else {IP: value}), pset)
+        assert shape_of(plan_for(pset).memo["s3:getobject"][0]) == ("any", form)  # type: ignore[index]
+    if form.endswith("ip"):
+        assert "P0(v)" in source_for((("any", form),), "full")
+
+
+def test_an_inline_address_check_that_raises_is_reported_as_by_the_complete_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(*_args: object) -> bytes:
+        raise RuntimeError("broken parser")
+
+    monkeypatch.setattr(ip, "_pton", boom)
+    for operator in ("IpAddress", "NotIpAddress"):
+        for make in (allow, deny):
+            statement = make("s3:GetObject", Condition={operator: {IP: "10.0.0.0/8"}})
+            pset = PolicySet(identity=[compiled(doc(statement, allow("s3:*")))])
+            assert shape_of(plan_for(pset).program("s3:getobject")[0][0])[1].endswith("ip")  # type: ignore[index]
+            decisions = [_same(Request("s3:GetObject", "x", {} if v is None else {IP: v}), pset) for v in ADDRESSES]
+            assert any(decision.errors for decision in decisions)
