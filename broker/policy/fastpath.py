@@ -12,20 +12,21 @@ How the function is made (no policy text ever reaches source code):
 
 - each unit is reduced to a *shape*: how its resource is tested (``any``, ``in`` an exact set, ``in`` or
   ``startswith`` literal prefixes, a one-argument test, a test that needs the context) and how its
-  conditions are (none, one plain clause on a key, the general AND of clauses). Shapes are tokens from two
-  fixed tables;
+  conditions are (none, one plain clause on a key — whole-octet IPv4 ranges as a prefix test and a strict
+  address check in place —, 2-4 plain clauses ANDed in place, the general AND of clauses). Shapes are
+  tokens from fixed tables;
 - the source of a *factory* is generated from the shape tuple alone: the only words in it are those
   tokens' fixed fragments, names like ``E3``/``T3`` built from the unit's position, and bit literals
   ``1 << position``. It is compiled once per distinct shape tuple (bounded cache) with a namespace whose
-  builtins are only ``Exception`` and ``str``;
+  builtins are only ``Exception``, ``OSError``, ``ValueError`` and ``str``;
 - the factory is called with the compiled policy data (exact-ARN sets, prefix tuples, condition keys,
   matcher callables): they become parameter defaults of ``decide``, which is only called with the request.
 
 The decision for a bit set is computed the first time that bit set is seen, by ``_Tail.finish``, which is
 the identity-only rule written as a loop over the matched units; it is remembered only when it depends on
-nothing but the bit set (no missing key, no error, same account). Errors behave as in the general rule: a
-unit that raises is recorded in ``errors``; an Allow is skipped, a Deny counts as matching (fail closed).
-"""
+nothing but the bit set, or the bit set and the missing keys (no error, same account). Errors behave as in
+the general rule: a unit that raises is recorded in ``errors``; an Allow is skipped, a Deny counts as
+matching (fail closed)."""
 
 from __future__ import annotations
 
@@ -62,12 +63,9 @@ _RESOURCE_TESTS: dict[str, str | None] = {
 _CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "keyip", "keynotip", "cond")
 # An IpAddress/NotIpAddress clause whose ranges are whole octets (``ip.build_ip``'s ``match_prefix``), written
 # inline: the address prefix test, then the strict address check in a ``try`` (one Python frame less).
-_IP_TESTS = {
-    "keyip": ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):",
-              "        pass", "    else:", "        {add}"],
-    "keynotip": ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):",
-                 "        {add}", "else:", "    {add}"],
-}
+_IP_CHECK = ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):"]
+_IP_TESTS = {"keyip": [*_IP_CHECK, "        pass", "    else:", "        {add}"],
+             "keynotip": [*_IP_CHECK, "        {add}", "else:", "    {add}"]}
 _KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keynot": "not T{i}(v)", "keynotin": "v not in T{i}"}
 _NEGATED = {"key": "keynot", "keyin": "keynotin"}
 _AND_CLAUSES = 4  # a statement with 2-4 plain clauses has them ANDed inline (``_and_block``); more: ``Q[i]``
@@ -110,6 +108,8 @@ def _clause_data(clause: Clause, form: str) -> object:
     """What the generated test of ``form`` reads for ``clause``: the set of ``v in T``, else the callable."""
     if form in ("keyin", "keynotin"):
         return getattr(clause.fast_match, "__self__", None)
+    if form in _IP_TESTS:  # (prefixes, strict address check): ``ip.build_ip``
+        return getattr(clause.fast_match, "ipv4", None)
     return clause.fast_match if form == "keynot" else clause.fast_test
 
 
@@ -170,18 +170,16 @@ def source_for(shape: Shape, table: str) -> str:
         inner: list[str] = []
         if condition == "none":
             inner.append(add)
-        elif condition in _IP_TESTS:
-            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}][0]", f"P{i} = T[{i}][1]"]
-            inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:"]
-            inner += ["    " + line.format(i=i, add=add) for line in _IP_TESTS[condition]]
-            inner += ["else:", "    if missing is None:", "        missing = []"]
-            inner += [f"    if Q[{i}](CTX, missing):", f"        {add}"]
-            ctx_uses += 1
-        elif condition in _KEY_TESTS:
-            unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]"]
-            inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:", f"    if {_KEY_TESTS[condition].format(i=i)}:"]
-            inner += [f"        {add}", "else:", "    if missing is None:", "        missing = []"]
-            inner += [f"    if Q[{i}](CTX, missing):", f"        {add}"]
+        elif condition in _KEY_TESTS or condition in _IP_TESTS:
+            if condition in _IP_TESTS:
+                unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}][0]", f"P{i} = T[{i}][1]"]
+                checks = [line.format(i=i, add=add) for line in _IP_TESTS[condition]]
+            else:
+                unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]"]
+                checks = [f"if {_KEY_TESTS[condition].format(i=i)}:", f"    {add}"]
+            inner += [f"v = CTX.get(K{i})", "if v.__class__ is str:", *("    " + line for line in checks), "else:"]
+            inner += ["    if missing is None:", "        missing = []", f"    if Q[{i}](CTX, missing):"]
+            inner.append(f"        {add}")
             ctx_uses += 1
         elif len(forms) > 1:
             unpack += [f"{name}{i}_{j} = {name}[{i}][{j}]" for j in range(len(forms)) for name in ("K", "T")]
@@ -373,12 +371,9 @@ def build_runner(units: Sequence[Unit], trust: bool, nothing: Decision) -> Runne
     for unit, (resource, condition) in zip(units, shape, strict=True):
         tests.append(unit[0].res_test if resource == "test" else unit[6])
         clauses = unit[0].clauses
-        if condition in _KEY_TESTS:
+        if condition in _KEY_TESTS or condition in _IP_TESTS:
             keys.append(unit[7])
             keyed.append(_clause_data(clauses[0], condition))
-        elif condition in _IP_TESTS:
-            keys.append(unit[7])
-            keyed.append(clauses[0].fast_match.ipv4)  # type: ignore[union-attr]
         elif "&" in condition:
             keys.append(tuple(clause.fast_key for clause in clauses))
             keyed.append(tuple(_clause_data(c, form) for c, form in zip(clauses, condition.split("&"), strict=True)))
