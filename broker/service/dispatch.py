@@ -84,6 +84,9 @@ class Dispatcher:
         self.refreshes = 0
         """Ahead-of-time cache reads run (:meth:`_refresh_ahead`; for tests and benchmarks)."""
         self._refreshing = False
+        self._refresh_generation = 0
+        """Bumped when a read-ahead starts and when it ends: a request that looked at the caches' ages under
+        another generation asks for nothing (what it saw may have been read again meanwhile)."""
         self._refresh_future: asyncio.Future[None] | None = None
 
     def supports(self, action: str) -> bool:
@@ -96,6 +99,7 @@ class Dispatcher:
         if self.writer is None or action not in self.cache_only_actions:
             return await to_thread.run_sync(partial(self.run, call, service, action, params))
         op = self.operations[action]
+        generation = self._refresh_generation
         tx = CacheOnlyUnitOfWork()
         env = OpEnv(tx, call, self.authorizer, self.arns, self.entropy, self.envelope)
         try:
@@ -120,8 +124,9 @@ class Dispatcher:
                 "An internal error occurred. Please retry your request.", detail=f"audit write failed: {exc!r}"
             ) from exc
         self._emit(event)
-        if tx.refresh and not self._refreshing:  # one at a time; the answer does not wait for it
-            self._refreshing = True
+        if tx.refresh and not self._refreshing and generation == self._refresh_generation:
+            self._refreshing = True  # one at a time, and not again for ages seen before it; the answer does not wait
+            self._refresh_generation += 1
             refresh = tuple(tx.refresh)
             try:
                 self._refresh_future = asyncio.get_running_loop().run_in_executor(None, self._refresh_ahead, refresh)
@@ -141,6 +146,7 @@ class Dispatcher:
         except Exception:
             _log.warning("reading caches ahead of time failed", exc_info=True)
         finally:
+            self._refresh_generation += 1  # only this thread writes it while _refreshing is set
             self._refreshing = False
 
     async def record_refusal_async(

@@ -343,3 +343,34 @@ def test_core_batch_stores_the_same_row_as_the_repository(world: World) -> None:
 
     assert columns(rows["core-a"]) == columns(rows["core-b"])
     assert rows["core-a"].event_id == a["eventID"]
+
+
+def test_a_request_that_saw_the_ages_before_a_read_ahead_does_not_repeat_it(
+    node: Node, world: World, monotonic: Monotonic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node.call(world.token())
+    monotonic.now += 0.6  # both requests below find the caches half their age before either answers
+    real_write = node.writer.write
+    writes = 0
+
+    async def write(event: Mapping[str, Any], deferred: Any = ()) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the second answer comes after the first one's read-ahead has finished
+            while node.dispatcher._refresh_future is None or not node.dispatcher._refresh_future.done():
+                await asyncio.sleep(0.001)
+        await real_write(event, deferred)
+
+    monkeypatch.setattr(node.writer, "write", write)
+    params = {"RoleArn": ROLE, "RoleSessionName": "ci", "WebIdentityToken": world.token()}
+
+    async def both() -> None:
+        await asyncio.gather(*(node.dispatcher.run_async(
+            CallContext(request_id=f"both-{n}", now=world.clock.now()), "sts", ACTION, params) for n in range(2)))
+
+    asyncio.run(both())
+    assert writes == 2 and node.dispatcher.fallbacks == 1
+    assert node.dispatcher.refreshes == 1 and node.services.lookups.counter_reads == 2  # read ahead once
+    monotonic.now += 0.6  # half their age again: the next request asks once more
+    node.call(world.token())
+    assert node.dispatcher.refreshes == 2 and node.dispatcher.fallbacks == 1
