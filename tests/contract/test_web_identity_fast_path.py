@@ -142,8 +142,16 @@ def test_the_operation_touches_no_store_on_the_loop(node: Node, world: World, mo
     opened: list[int] = []
     appended: list[int] = []
     real, real_append = world.store.transaction, world.store.append_audit
-    monkeypatch.setattr(world.store, "transaction", lambda: (opened.append(1), real())[1])
-    monkeypatch.setattr(world.store, "append_audit", lambda events: (appended.append(1), real_append(events))[1])
+    def transaction() -> Any:
+        opened.append(1)
+        return real()
+
+    def append_audit(events: Any) -> Any:
+        appended.append(1)
+        return real_append(events)
+
+    monkeypatch.setattr(world.store, "transaction", transaction)
+    monkeypatch.setattr(world.store, "append_audit", append_audit)
     for _ in range(5):
         node.call(world.token())
     assert node.dispatcher.fallbacks == 1
