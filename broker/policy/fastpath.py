@@ -63,7 +63,7 @@ _RESOURCE_TESTS: dict[str, str | None] = {
 _CONDITIONS = ("none", "key", "keyin", "keynot", "keynotin", "keyip", "keynotip", "cond")
 # An IpAddress/NotIpAddress clause whose ranges are whole octets (``ip.build_ip``'s ``match_prefix``), written
 # inline: the address prefix test, then the strict address check in a ``try`` (one Python frame less).
-_IP_CHECK = ["if v.startswith(T{i}):", "    try:", "        P{i}(v)", "    except (OSError, ValueError):"]
+_IP_CHECK = ["if v.startswith(T{i}):", "    try:", "        P{i}(F{i}, v)", "    except (OSError, ValueError):"]
 _IP_TESTS = {"keyip": [*_IP_CHECK, "        pass", "    else:", "        {add}"],
              "keynotip": [*_IP_CHECK, "        {add}", "else:", "    {add}"]}
 _KEY_TESTS = {"key": "T{i}(v)", "keyin": "v in T{i}", "keynot": "not T{i}(v)", "keynotin": "v not in T{i}"}
@@ -172,7 +172,7 @@ def source_for(shape: Shape, table: str) -> str:
             inner.append(add)
         elif condition in _KEY_TESTS or condition in _IP_TESTS:
             if condition in _IP_TESTS:
-                unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}][0]", f"P{i} = T[{i}][1]"]
+                unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}][0]", f"P{i} = T[{i}][1]", f"F{i} = T[{i}][2]"]
                 checks = [line.format(i=i, add=add) for line in _IP_TESTS[condition]]
             else:
                 unpack += [f"K{i} = K[{i}]", f"T{i} = T[{i}]"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
-from functools import partial
 
 from broker.policy.conditions.base import Matcher, Operator
 
@@ -59,8 +58,8 @@ def build_ip(values: Sequence[str]) -> Matcher:
             return True
 
         # The same test as data, for the generated decision functions (``fastpath``), which write it inline:
-        # ``value.startswith(heads)``, then ``check(value)`` must not raise OSError or ValueError.
-        match_prefix.ipv4 = (heads, partial(_pton, _V4))  # type: ignore[attr-defined]
+        # ``value.startswith(heads)``, then ``check(family, value)`` must not raise OSError or ValueError.
+        match_prefix.ipv4 = (heads, _pton, _V4)  # type: ignore[attr-defined]
         return match_prefix
 
     def match(value: str) -> bool:

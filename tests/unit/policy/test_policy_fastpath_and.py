@@ -208,7 +208,7 @@ def test_whole_octet_address_ranges_are_tested_inline(operator: str, ranges: lis
             _same(Request("s3:GetObject", "arn:aws:s3:::b/k", {} if value is None else {IP: value}), pset)
         assert shape_of(plan_for(pset).memo["s3:getobject"][0]) == ("any", form)  # type: ignore[index]
     if form.endswith("ip"):
-        assert "P0(v)" in source_for((("any", form),), "full")
+        assert "P0(F0, v)" in source_for((("any", form),), "full")
 
 
 def test_an_inline_address_check_that_raises_is_reported_as_by_the_complete_rule(
