@@ -95,6 +95,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
 
 
 @pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
+    """A file-backed SQLite store alone, for tests of SQLite-only behaviour (WAL, checkpoints)."""
+    yield from _sqlite_store(tmp_path)
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(START)
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,10 @@ from sqlalchemy import func, select, text
 
 from broker.store.sqlalchemy.checkpoint import DEFAULT_AUTOCHECKPOINT, WalCheckpointer, sqlite_file
 from broker.store.sqlalchemy.engine import make_engine
-from broker.store.sqlalchemy.models import Base
 from broker.store.sqlalchemy.models.audit import AuditEventRow
 from broker.store.sqlalchemy.store import SqlStore
 
 PAGE = 4096
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'broker.db'}")
-    Base.metadata.create_all(engine)
-    store = SqlStore(engine)
-    try:
-        yield store
-    finally:
-        store.dispose()
 
 
 def _event(n: int, tag: str = "t") -> dict[str, Any]:
